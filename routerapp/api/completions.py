@@ -1,0 +1,172 @@
+"""POST /v1/chat/completions: the OpenAI-compatible entry point (async; DESIGN §4).
+
+A plain async Django view rather than DRF (DRF views are synchronous): under ASGI one process
+keeps hundreds of upstream calls in flight. DB work runs in `sync_to_async` around the
+services; the upstream call does not hold a DB connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from routerapp.api.openai_errors import openai_error
+from routerapp.errors import InvalidRequest, PayloadTooLarge, RouterError
+from routerapp.models import ApiKey, Goal
+from routerapp.selectors.goals import goal_get, goal_list_visible
+from routerapp.services import routing
+from routerapp.services.access import (
+    api_key_authenticate,
+    api_key_check,
+    api_key_throttle,
+    api_key_touch,
+)
+
+logger = logging.getLogger(__name__)
+
+GOAL_MODEL_PREFIX = "goal/"
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.headers.get("X-API-Key") or None
+
+
+def parse_body(request: HttpRequest) -> dict[str, Any]:
+    declared = request.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > settings.MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.") from None
+    if len(raw) > settings.MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidRequest(f"The body is not valid JSON: {error}.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return body
+
+
+def validate_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if messages is None:
+        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"messages[{index}] must be an object.", param=f"messages[{index}]")
+        if not isinstance(message.get("role"), str):
+            raise InvalidRequest(
+                f"messages[{index}].role must be a string.", param=f"messages[{index}].role"
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise InvalidRequest(
+                f"messages[{index}].content must be a string or an array of parts.",
+                param=f"messages[{index}].content",
+            )
+    return messages
+
+
+def goal_slug_from(request: HttpRequest, body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if isinstance(model, str) and model.startswith(GOAL_MODEL_PREFIX):
+        return model[len(GOAL_MODEL_PREFIX):]
+    header = request.headers.get("X-Router-Goal")
+    if header:
+        return header
+    goal = body.get("goal")
+    if isinstance(goal, str) and goal:
+        return goal
+    raise InvalidRequest(
+        "Name a goal: model 'goal/<slug>', the X-Router-Goal header, or a 'goal' field.",
+        param="model",
+    )
+
+
+def _authorize(raw_key: str | None, slug: str) -> tuple[ApiKey, Goal]:
+    key = api_key_authenticate(raw_key)
+    api_key_check(key=key, scope=ApiKey.Scope.COMPLETIONS)
+    goal = goal_get(slug=slug)
+    api_key_check(key=key, scope=ApiKey.Scope.COMPLETIONS, goal=goal)
+    api_key_throttle(key=key)
+    api_key_touch(key=key)
+    return key, goal
+
+
+def _router_facts(plan: routing.RoutePlan, decision: Any, path: routing.PathPlan) -> dict[str, Any]:
+    return {
+        "request_id": decision.request_id,
+        "goal": plan.goal_slug,
+        "path": path.name,
+        "model": path.model,
+        "reason": decision.reason,
+        "bucket": plan.bucket,
+        "cost_usd": float(decision.cost),
+        "baseline_cost_usd": float(decision.baseline_cost),
+        "simulated": path.simulated,
+    }
+
+
+@csrf_exempt
+@require_POST
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    try:
+        body = parse_body(request)
+        messages = validate_messages(body)
+        slug = goal_slug_from(request, body)
+        if body.get("stream"):
+            raise InvalidRequest("Streaming is not supported yet; send stream=false.", param="stream")
+        key, goal = await sync_to_async(_authorize)(bearer_token(request), slug)
+        metadata = body.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidRequest("'metadata' must be an object.", param="metadata")
+        passthrough = {k: v for k, v in body.items() if k not in routing.ROUTER_FIELDS}
+        plan, execution, decision = await routing.completion_create(
+            goal=goal, api_key=key, messages=messages, metadata=metadata, passthrough=passthrough
+        )
+    except RouterError as error:
+        return openai_error(error)
+    assert execution.result is not None and execution.path is not None
+    response = dict(execution.result.response)
+    facts = _router_facts(plan, decision, execution.path)
+    response["router"] = facts
+    reply = JsonResponse(response)
+    reply["X-Router-Request-Id"] = decision.request_id
+    reply["X-Router-Path"] = execution.path.name
+    reply["X-Router-Cost-USD"] = f"{decision.cost:.8f}"
+    return reply
+
+
+def _models(raw_key: str | None) -> list[dict[str, Any]]:
+    key = api_key_authenticate(raw_key)
+    return [
+        {"id": f"{GOAL_MODEL_PREFIX}{goal.slug}", "object": "model", "owned_by": "routerapp",
+         "created": int(goal.created_at.timestamp())}
+        for goal in goal_list_visible(api_key=key)
+    ]
+
+
+@require_GET
+async def models_list(request: HttpRequest) -> HttpResponse:
+    """GET /v1/models: the goals this key may call, as OpenAI model ids `goal/<slug>`."""
+    try:
+        data = await sync_to_async(_models)(bearer_token(request))
+    except RouterError as error:
+        return openai_error(error)
+    return JsonResponse({"object": "list", "data": data})

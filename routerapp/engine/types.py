@@ -1,0 +1,164 @@
+"""Plain data the engine consumes and returns: arms, configuration, rankings, controller state.
+
+Everything here is immutable and JSON-friendly so the service can store a `Ranking.details` or
+a `ControllerState.to_dict()` as-is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from routerapp.engine.errors import InvalidConfig
+
+Objective = Literal["success", "cost_at_quality", "utility"]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
+
+# Evidence beyond this is not a count of real calls but a bug (or an overflow upstream);
+# 1e10 leaves room for ~1e9 real outcomes while rejecting 1e12.
+MAX_EVIDENCE = 1e10
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One eligible path as the engine sees it for one decision.
+
+    `successes`/`failures` are the (decayed) evidence of the call's bucket; `goal_successes`/
+    `goal_failures` the goal-wide evidence over all buckets, used for hierarchical backoff.
+    When the call has no bucket the caller passes the same numbers in both.
+    `alpha0`/`beta0`, when both given, replace the prior derived from `weight`.
+    """
+
+    path_id: str
+    weight: float = 1.0
+    expected_cost: float = 0.0
+    successes: float = 0.0
+    failures: float = 0.0
+    goal_successes: float = 0.0
+    goal_failures: float = 0.0
+    alpha0: float | None = None
+    beta0: float | None = None
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not (isinstance(value, int | float) and low <= value <= high):
+        raise InvalidConfig(f"EngineConfig.{name} must be in [{low}, {high}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Per-goal settings of the engine. Defaults are documented in docs/engine.md.
+
+    - `prior_strength` 2.0: alpha0 + beta0 of a weight-derived prior; equal weights give
+      Beta(1, 1), so two real outcomes already weigh as much as the prior.
+    - `utility_lambda` 0.1: under `utility`, paying the most expensive path instead of a free one
+      must buy 10 points of success rate.
+    - `backoff_strength` 20.0: pseudo-outcomes of goal-wide evidence lent to a bucket.
+    - `controller_gain` 0.004 / `tolerance_max` 1.0: step and bound of the online controller
+      (see `control.py`).
+    """
+
+    objective: Objective = "cost_at_quality"
+    quality_target: float = 0.95
+    exploration_floor: float = 0.01
+    prior_strength: float = 2.0
+    utility_lambda: float = 0.1
+    backoff_strength: float = 20.0
+    half_life_seconds: float | None = None
+    controller_gain: float = 0.004
+    tolerance_max: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise InvalidConfig(
+                f"EngineConfig.objective must be one of {', '.join(OBJECTIVES)}, "
+                f"got {self.objective!r}"
+            )
+        _check_range("quality_target", self.quality_target, 0.0, 1.0)
+        _check_range("exploration_floor", self.exploration_floor, 0.0, 1.0)
+        _check_range("prior_strength", self.prior_strength, 1e-3, 1e6)
+        _check_range("utility_lambda", self.utility_lambda, 0.0, 1e6)
+        _check_range("backoff_strength", self.backoff_strength, 0.0, 1e9)
+        _check_range("controller_gain", self.controller_gain, 0.0, 10.0)
+        _check_range("tolerance_max", self.tolerance_max, 0.0, 1e6)
+        if self.half_life_seconds is not None:
+            _check_range("half_life_seconds", self.half_life_seconds, 1e-9, math.inf)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The engine's answer for one call.
+
+    `order` holds every eligible path, best first; it is the fallback order and `order[0]` is the
+    choice. `reason` is "thompson" (the objective decided), "exploration" (the exploration floor
+    forced `order[0]`) or "only_path" (a single arm). `reference_quality` is the posterior mean
+    success of the best path at decision time; hand it back to `controller_observe`.
+    """
+
+    order: tuple[str, ...]
+    samples: dict[str, float]
+    objective: str
+    bucket: str | None
+    reason: str
+    reference_quality: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def choice(self) -> str:
+        return self.order[0]
+
+
+@dataclass(frozen=True)
+class ControllerState:
+    """Online state of the cost/quality controller of one goal (global over its buckets).
+
+    One multiplier per goal, not per bucket: the quality floor is an aggregate over all of the
+    goal's traffic, and a Lagrangian relaxation of one aggregate constraint has one multiplier.
+    Buckets differ through their own posteriors, not through their own tolerance.
+
+    `tolerance` is the success-rate loss accepted per unit of normalised cost saved (the inverse
+    of the Lagrange multiplier); None means "not started": `1 - quality_target` is used.
+    `observations`, `value_sum` and `reference_sum` are kept for reporting the achieved quality
+    (`value_sum / reference_sum` is the observed fraction of the best path's quality).
+    """
+
+    tolerance: float | None = None
+    observations: int = 0
+    value_sum: float = 0.0
+    reference_sum: float = 0.0
+
+    def effective_tolerance(self, config: EngineConfig) -> float:
+        if self.tolerance is None:
+            return min(1.0 - config.quality_target, config.tolerance_max)
+        return self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "tolerance": self.tolerance,
+            "observations": self.observations,
+            "value_sum": self.value_sum,
+            "reference_sum": self.reference_sum,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> ControllerState:
+        """Inverse of `to_dict`; None or {} is the initial state."""
+        if not data:
+            return cls()
+        try:
+            tolerance = data.get("tolerance")
+            state = cls(
+                tolerance=None if tolerance is None else float(tolerance),
+                observations=int(data.get("observations", 0)),
+                value_sum=float(data.get("value_sum", 0.0)),
+                reference_sum=float(data.get("reference_sum", 0.0)),
+            )
+        except (TypeError, ValueError) as error:
+            raise InvalidConfig(f"controller state is not valid: {data!r}") from error
+        numbers = (state.value_sum, state.reference_sum, state.tolerance or 0.0)
+        if state.observations < 0 or not all(math.isfinite(x) and x >= 0 for x in numbers):
+            raise InvalidConfig(f"controller state is not valid: {data!r}")
+        return state

@@ -1,0 +1,133 @@
+"""Goals (named jobs) and their paths (a model on a provider with parameters)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from routerapp import engine
+from routerapp.expressions import ExpressionError, compile_expression
+
+RESPONSE_NAMES = ("response",)
+
+
+def validate_success_when(source: str) -> None:
+    if not source.strip():
+        return
+    try:
+        compile_expression(source, names=RESPONSE_NAMES)
+    except ExpressionError as error:
+        raise ValidationError(str(error)) from error
+
+
+class Goal(models.Model):
+    class Objective(models.TextChoices):
+        SUCCESS = "success", "Highest success"
+        COST_AT_QUALITY = "cost_at_quality", "Cheapest at quality target"
+        UTILITY = "utility", "Success minus cost"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    class BucketBy(models.TextChoices):
+        NONE = "none", "No buckets (goal-wide)"
+        COMPLEXITY = "complexity", "Complexity (simple / medium / complex)"
+        TASK_TYPE = "task_type", "Task type"
+
+    slug = models.SlugField(max_length=100, unique=True, help_text="The goal_id clients send.")
+    description = models.TextField(blank=True)
+    success_when = models.TextField(
+        blank=True,
+        validators=[validate_success_when],
+        help_text="Python-like condition over `response`, e.g. "
+        "response.choices[0].finish_reason == 'stop'",
+    )
+    objective = models.CharField(
+        max_length=20, choices=Objective.choices, default=Objective.COST_AT_QUALITY
+    )
+    quality_target = models.FloatField(
+        default=0.95, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    exploration_floor = models.FloatField(
+        default=0.01, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)]
+    )
+    prior_strength = models.FloatField(default=10.0, validators=[MinValueValidator(0.01)])
+    half_life_seconds = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(1.0)],
+        help_text="Evidence older than this counts half; empty = never forget.",
+    )
+    bucket_by = models.CharField(max_length=16, choices=BucketBy.choices, default=BucketBy.NONE)
+    shadow_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    cascade = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    baseline_path = models.ForeignKey(
+        "routerapp.Path", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The engine's online cost/quality controller (engine.ControllerState.to_dict()).
+    controller_state = models.JSONField(default=dict, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def engine_config(self, *, objective: str | None = None) -> engine.EngineConfig:
+        return engine.EngineConfig(
+            objective=objective or self.objective,  # type: ignore[arg-type]
+            quality_target=self.quality_target,
+            exploration_floor=self.exploration_floor,
+            prior_strength=self.prior_strength,
+            half_life_seconds=self.half_life_seconds,
+        )
+
+
+class Path(models.Model):
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="paths")
+    name = models.SlugField(max_length=100, help_text="Unique within the goal, e.g. gpt-4o-mini.")
+    provider = models.ForeignKey("routerapp.Provider", on_delete=models.PROTECT, related_name="paths")
+    model = models.CharField(max_length=200)
+    temperature = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
+    )
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    system_prompt = models.TextField(blank=True)
+    extra_params = models.JSONField(default=dict, blank=True)
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    alpha0 = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.001)])
+    beta0 = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.001)])
+    expected_output_tokens = models.PositiveIntegerField(
+        default=200, help_text="Used for the expected cost before outputs are observed."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["goal_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["goal", "name"], name="unique_path_name_per_goal")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.goal.slug}:{self.name}"
+
+    def clean(self) -> None:
+        if (self.alpha0 is None) != (self.beta0 is None):
+            raise ValidationError("Set both alpha0 and beta0, or neither (then the weight is used).")
+        if not isinstance(self.extra_params, dict):
+            raise ValidationError({"extra_params": "Must be a JSON object."})
+
+    def call_params(self) -> dict[str, object]:
+        params: dict[str, object] = dict(self.extra_params or {})
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        return params

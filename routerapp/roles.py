@@ -1,0 +1,32 @@
+"""Web roles (Django groups) and what each may do; shared by the API and the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+VIEWER, OPERATOR, APPROVER, ADMIN = "viewer", "operator", "approver", "admin"
+ROLES = (VIEWER, OPERATOR, APPROVER, ADMIN)
+
+# action -> groups allowed (superusers may do everything)
+ALLOWED = {
+    "view": {VIEWER, OPERATOR, APPROVER, ADMIN},
+    "operate": {OPERATOR, ADMIN},  # edit goals, paths, providers, prices; use the playground
+    "approve": {APPROVER, ADMIN},
+    "admin": {ADMIN},  # manage API keys and users
+}
+
+
+def user_groups(user: Any) -> set[str]:
+    cached = getattr(user, "_routerapp_groups", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True)) if user.is_authenticated else set()
+        user._routerapp_groups = cached
+    return cached
+
+
+def user_can(user: Any, action: str) -> bool:
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return bool(user_groups(user) & ALLOWED[action])

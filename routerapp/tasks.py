@@ -1,0 +1,12 @@
+"""Celery tasks: thin wrappers that call one service each."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="routerapp.rollups_reconcile", acks_late=True)
+def rollups_reconcile() -> int:
+    from routerapp.services.rollups import rollups_reconcile as reconcile
+
+    return reconcile()
