@@ -23,7 +23,7 @@ KINDS = (
 
 
 class ProviderError(Exception):
-    """An upstream call failed. `kind` is one of `KINDS`; `status_code` is the HTTP status if any."""
+    """An upstream call failed. `kind` is one of `KINDS`; `status_code` the HTTP status, if any."""
 
     def __init__(
         self,

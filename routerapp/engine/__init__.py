@@ -1,0 +1,75 @@
+"""The Thompson engine: a pure (standard library + numpy) package; no Django, DRF or Celery.
+
+Public surface:
+
+- data: `Arm`, `EngineConfig`, `Ranking`, `ControllerState`, `Objective`
+- decisions: `rank_paths`, `allocation_shares`, `posterior_parameters`
+- evidence: `outcome_delta`, `decay_factor`, `decay`, `arms_observe`
+- priors and summaries: `priors_from_weights`, `posterior_summary`
+- control: `controller_observe`
+- errors: `EngineError` and its subclasses
+
+See docs/engine.md for the model behind each piece.
+"""
+
+from __future__ import annotations
+
+from routerapp.engine.control import controller_observe
+from routerapp.engine.distributions import beta_cdf, beta_quantile, posterior_summary
+from routerapp.engine.errors import (
+    DuplicatePath,
+    EngineError,
+    InvalidConfig,
+    InvalidCost,
+    InvalidEvidence,
+    InvalidOutcome,
+    InvalidWeight,
+    NoEligiblePaths,
+    UnknownPath,
+)
+from routerapp.engine.posteriors import decay, decay_factor, outcome_delta
+from routerapp.engine.priors import priors_from_weights
+from routerapp.engine.thompson import (
+    allocation_shares,
+    arms_observe,
+    posterior_parameters,
+    rank_paths,
+)
+from routerapp.engine.types import (
+    MAX_EVIDENCE,
+    Arm,
+    ControllerState,
+    EngineConfig,
+    Objective,
+    Ranking,
+)
+
+__all__ = [
+    "MAX_EVIDENCE",
+    "Arm",
+    "ControllerState",
+    "DuplicatePath",
+    "EngineConfig",
+    "EngineError",
+    "InvalidConfig",
+    "InvalidCost",
+    "InvalidEvidence",
+    "InvalidOutcome",
+    "InvalidWeight",
+    "NoEligiblePaths",
+    "Objective",
+    "Ranking",
+    "UnknownPath",
+    "allocation_shares",
+    "arms_observe",
+    "beta_cdf",
+    "beta_quantile",
+    "controller_observe",
+    "decay",
+    "decay_factor",
+    "outcome_delta",
+    "posterior_parameters",
+    "posterior_summary",
+    "priors_from_weights",
+    "rank_paths",
+]

@@ -1,0 +1,100 @@
+"""Evidence bookkeeping: outcome deltas, time decay and the hierarchical bucket posterior.
+
+Each (path, bucket) holds Beta(alpha0 + successes, beta0 + failures). An outcome v in [0, 1]
+adds v to successes and 1 - v to failures; a corrected outcome moves the counts by the
+difference, so reporting the same value twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from routerapp.engine.errors import InvalidConfig, InvalidEvidence, InvalidOutcome
+
+
+def _check_outcome(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise InvalidOutcome(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def outcome_delta(value: float, previous: float | None = None) -> tuple[float, float]:
+    """(d_successes, d_failures) to add to a posterior for an outcome.
+
+    A first outcome v gives (v, 1 - v); replacing an earlier outcome p by v gives (v - p, p - v),
+    so the posterior ends where a single report of v would have left it.
+
+    >>> outcome_delta(0.75)
+    (0.75, 0.25)
+    >>> outcome_delta(1.0, previous=0.0)
+    (1.0, -1.0)
+    """
+    value = _check_outcome("outcome value", value)
+    if previous is None:
+        return value, 1.0 - value
+    previous = _check_outcome("previous outcome value", previous)
+    return value - previous, previous - value
+
+
+def decay_factor(*, half_life_seconds: float | None, elapsed_seconds: float) -> float:
+    """Weight left on evidence after `elapsed_seconds`: 0.5 ** (elapsed / half_life).
+
+    None means no decay (1.0). Negative elapsed time (clock skew between hosts) counts as 0.
+    The same formula as one SQL UPDATE (PostgreSQL), applied before adding a new outcome:
+
+        UPDATE posterior SET
+          successes = successes * power(0.5, extract(epoch from now() - updated_at) / :half_life),
+          failures  = failures  * power(0.5, extract(epoch from now() - updated_at) / :half_life),
+          updated_at = now()
+    """
+    if half_life_seconds is None:
+        return 1.0
+    if not (isinstance(half_life_seconds, int | float) and half_life_seconds > 0.0
+            and math.isfinite(half_life_seconds)):
+        raise InvalidConfig(f"half_life_seconds must be a positive number or None, "
+                            f"got {half_life_seconds!r}")
+    if not isinstance(elapsed_seconds, int | float) or math.isnan(elapsed_seconds):
+        raise InvalidConfig(f"elapsed_seconds must be a number, got {elapsed_seconds!r}")
+    return float(0.5 ** (max(float(elapsed_seconds), 0.0) / half_life_seconds))
+
+
+def decay(
+    evidence: tuple[float, float], *, half_life_seconds: float | None, elapsed_seconds: float
+) -> tuple[float, float]:
+    """(successes, failures) decayed by `decay_factor`; decay is multiplicative, so applying it
+    in several steps equals applying it once over the total elapsed time."""
+    successes, failures = evidence
+    for name, count in (("successes", successes), ("failures", failures)):
+        if not (isinstance(count, int | float) and math.isfinite(count) and count >= 0.0):
+            raise InvalidEvidence(f"{name} must be a finite number >= 0, got {count!r}")
+    factor = decay_factor(half_life_seconds=half_life_seconds, elapsed_seconds=elapsed_seconds)
+    return successes * factor, failures * factor
+
+
+def backoff_parameters(
+    prior: NDArray[np.float64],
+    bucket: NDArray[np.float64],
+    goal: NDArray[np.float64],
+    strength: float,
+) -> NDArray[np.float64]:
+    """Bucket posterior with hierarchical backoff, vectorised over paths.
+
+    Each argument is an (n_paths, 2) array of (alpha-like, beta-like) columns: the prior
+    (alpha0, beta0), the bucket's (successes, failures) and the goal-wide (successes,
+    failures). The evidence of the goal's other buckets (goal-wide minus this bucket's own) is
+    lent to the bucket as at most `strength` pseudo-outcomes at the other buckets' success rate:
+
+        alpha = alpha0 + s + lent * s_other / n_other,   lent = min(strength, n_other)
+        beta  = beta0  + f + lent * f_other / n_other
+
+    A bucket with little data is dominated by the lent goal-wide rate; one with much more than
+    `strength` outcomes stands on its own. With no bucket (goal-wide numbers passed twice) the
+    other buckets are empty and nothing is lent. Returns (alpha, beta) as an (n_paths, 2) array.
+    """
+    other = np.maximum(goal - bucket, 0.0)
+    other_total = other.sum(axis=1, keepdims=True)
+    lent = np.minimum(other_total, strength) / np.maximum(other_total, 1e-300)
+    return prior + bucket + lent * other

@@ -1,0 +1,320 @@
+"""Thompson sampling over the eligible paths of one call: `rank_paths` and friends.
+
+One decision:
+1. Posterior per path: the prior (from the weights, or explicit alpha0/beta0) plus the
+   bucket's evidence plus what the goal's other buckets lend (`posteriors.backoff_parameters`).
+2. One Beta draw per path from the caller's `numpy.random.Generator`.
+3. Score per the objective (`objectives.py`) and sort: the order is the fallback order.
+4. Exploration floor: with probability eps = min(1, floor * N) a uniformly drawn path is put
+   first (reason "exploration"), so every path keeps at least `floor` of the traffic.
+
+`Ranking.reference_quality` is the success rate, in this call's bucket, of the path that is
+best goal-wide: the expected quality of "always use the best path" for this call, which is
+what the `cost_at_quality` floor is a fraction of.
+
+Arms are converted to numpy arrays once per call and priors are cached, so a decision costs a
+few tens of microseconds (see bench/engine.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import lru_cache
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from routerapp.engine.errors import (
+    DuplicatePath,
+    InvalidCost,
+    InvalidEvidence,
+    InvalidWeight,
+    NoEligiblePaths,
+    UnknownPath,
+)
+from routerapp.engine.objectives import COST_AWARE, normalised_costs, score_matrix, scores
+from routerapp.engine.posteriors import backoff_parameters, outcome_delta
+from routerapp.engine.priors import check_weights, prior_means
+from routerapp.engine.types import MAX_EVIDENCE, Arm, ControllerState, EngineConfig, Ranking
+
+_NUMBERS = attrgetter(
+    "weight", "expected_cost", "successes", "failures", "goal_successes", "goal_failures"
+)
+_EVIDENCE_NAMES = ("successes", "failures", "goal_successes", "goal_failures")
+_UPPER = np.array([np.finfo(float).max] * 2 + [MAX_EVIDENCE] * 4)
+_SMALL = 12
+
+
+class _Prepared:
+    """Validated posteriors of one call's arms as plain lists (built once per call)."""
+
+    __slots__ = ("ids", "alpha", "beta", "best", "costs", "normalised", "epsilon")
+
+    def __init__(self, ids: list[str], alpha: list[float], beta: list[float], best: int,
+                 costs: list[float], normalised: list[float] | None, epsilon: float) -> None:
+        self.ids = ids
+        self.alpha = alpha
+        self.beta = beta
+        self.best = best  # index of the goal-wide best path (highest goal posterior mean)
+        self.costs = costs
+        self.normalised = normalised
+        self.epsilon = epsilon
+
+
+def _raise_for_bad_numbers(arms: Sequence[Arm]) -> None:
+    """Slow path, only on error: find the first bad field and say which path it belongs to."""
+    for arm in arms:
+        weight = arm.weight
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not (
+            math.isfinite(weight) and weight >= 0.0
+        ):
+            raise InvalidWeight(f"weight of path {arm.path_id} must be finite and >= 0, "
+                                f"got {weight!r}")
+        cost = arm.expected_cost
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not (
+            math.isfinite(cost) and cost >= 0.0
+        ):
+            raise InvalidCost(f"expected_cost of path {arm.path_id} must be finite and >= 0, "
+                              f"got {cost!r}")
+        for name in _EVIDENCE_NAMES:
+            count = getattr(arm, name)
+            if isinstance(count, bool) or not isinstance(count, int | float) or not (
+                math.isfinite(count) and 0.0 <= count <= MAX_EVIDENCE
+            ):
+                raise InvalidEvidence(f"{name} of path {arm.path_id} must be in "
+                                      f"[0, {MAX_EVIDENCE:g}], got {count!r}")
+    raise InvalidEvidence("arms hold a value that is not a number")  # pragma: no cover
+
+
+@lru_cache(maxsize=4096)
+def _prior_array(
+    ids: tuple[str, ...],
+    weights: tuple[float, ...],
+    explicit: tuple[tuple[float | None, float | None], ...],
+    strength: float,
+    floor: float,
+) -> tuple[NDArray[np.float64], tuple[tuple[float, float], ...]]:
+    """(alpha0, beta0) per path, as an (n, 2) array and as float pairs. Weight-derived priors
+    are solved among the paths without an explicit prior, so their shares follow their weights.
+    """
+    alpha0 = np.empty(len(ids))
+    beta0 = np.empty(len(ids))
+    derived = []
+    for index, (path_id, (alpha, beta)) in enumerate(zip(ids, explicit, strict=True)):
+        if alpha is None and beta is None:
+            derived.append(index)
+            continue
+        for name, value in (("alpha0", alpha), ("beta0", beta)):
+            if value is None:
+                raise InvalidEvidence(f"path {path_id} sets only one of alpha0/beta0; "
+                                      "give both or neither")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                math.isfinite(value) and 0.0 < value <= MAX_EVIDENCE
+            ):
+                raise InvalidEvidence(f"{name} of path {path_id} must be in "
+                                      f"(0, {MAX_EVIDENCE:g}], got {value!r}")
+        alpha0[index], beta0[index] = float(alpha), float(beta)  # type: ignore[arg-type]
+    if derived:
+        derived_weights = check_weights([weights[i] for i in derived], [ids[i] for i in derived])
+        means = prior_means(derived_weights, strength=strength, exploration_floor=floor)
+        for index, mean in zip(derived, means, strict=True):
+            alpha0[index], beta0[index] = mean * strength, (1.0 - mean) * strength
+    prior = np.column_stack((alpha0, beta0))
+    prior.setflags(write=False)  # cached and shared between calls
+    return prior, tuple(zip(alpha0.tolist(), beta0.tolist(), strict=True))
+
+
+def _posterior_small(
+    rows: list[tuple[float, ...]], prior: tuple[tuple[float, float], ...], strength: float
+) -> tuple[list[float], list[float]]:
+    """`backoff_parameters` in plain floats: for a handful of paths numpy's per-operation
+    overhead (~1 us per ufunc) dominates the arithmetic. Tests check both agree."""
+    alpha, beta = [], []
+    for (_, _, successes, failures, goal_successes, goal_failures), (alpha0, beta0) in zip(
+        rows, prior, strict=True
+    ):
+        other_successes = goal_successes - successes
+        other_successes = other_successes if other_successes > 0.0 else 0.0
+        other_failures = goal_failures - failures
+        other_failures = other_failures if other_failures > 0.0 else 0.0
+        other_total = other_successes + other_failures
+        lent = (strength if strength < other_total else other_total) / (
+            other_total if other_total > 0.0 else 1e-300
+        )
+        alpha.append(alpha0 + successes + lent * other_successes)
+        beta.append(beta0 + failures + lent * other_failures)
+    return alpha, beta
+
+
+def _prepare(arms: Sequence[Arm], config: EngineConfig) -> _Prepared:
+    count = len(arms)
+    if count == 0:
+        raise NoEligiblePaths("no eligible paths: rank_paths needs at least one arm")
+    ids = [arm.path_id for arm in arms]
+    if len(set(ids)) != count:
+        seen: set[str] = set()
+        duplicate = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise DuplicatePath(f"path {duplicate} appears more than once among the arms")
+    rows = [_NUMBERS(arm) for arm in arms]
+    try:
+        numbers = np.array(rows, dtype=float)
+    except (TypeError, ValueError):
+        _raise_for_bad_numbers(arms)
+    # One comparison pass: NaN fails both bounds, inf fails the upper one.
+    if not ((numbers >= 0.0) & (numbers <= _UPPER)).all():
+        _raise_for_bad_numbers(arms)
+    explicit = tuple([(arm.alpha0, arm.beta0) for arm in arms])
+    floor = config.exploration_floor
+    prior, prior_rows = _prior_array(
+        tuple(ids), tuple(numbers[:, 0].tolist()), explicit, config.prior_strength, floor
+    )
+    if count <= _SMALL:
+        alpha, beta = _posterior_small(numbers.tolist(), prior_rows, config.backoff_strength)
+    else:
+        posterior = backoff_parameters(
+            prior, numbers[:, 2:4], numbers[:, 4:6], config.backoff_strength
+        )
+        alpha, beta = posterior[:, 0].tolist(), posterior[:, 1].tolist()
+    costs = numbers[:, 1].tolist()
+    normalised = normalised_costs(costs, ids) if config.objective in COST_AWARE else None
+    epsilon = min(1.0, floor * count) if count > 1 else 0.0
+    # The goal-wide best path defines the quality reference: prior plus all of the goal's
+    # evidence, so a bucket's luck does not change which path is "the best path".
+    goal = np.asarray(prior) + numbers[:, 4:6]
+    best = int(np.argmax(goal[:, 0] / goal.sum(axis=1)))
+    return _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)
+
+
+def _draw(rng: np.random.Generator, alpha: list[float], beta: list[float]) -> list[float]:
+    # For a handful of paths numpy's broadcasting overhead (~8 us per call) exceeds scalar
+    # draws (~0.6 us each); both consume the generator identically, so the values are the same.
+    if len(alpha) <= _SMALL:
+        draw = rng.beta
+        return [draw(a, b) for a, b in zip(alpha, beta, strict=True)]
+    return rng.beta(alpha, beta).tolist()  # type: ignore[no-any-return]
+
+
+def _trade_off(config: EngineConfig, state: ControllerState | None) -> float:
+    if config.objective == "utility":
+        return config.utility_lambda
+    if config.objective == "cost_at_quality":
+        return (state or ControllerState()).effective_tolerance(config)
+    return 0.0
+
+
+def rank_paths(
+    arms: Sequence[Arm],
+    *,
+    config: EngineConfig,
+    rng: np.random.Generator,
+    state: ControllerState | None = None,
+    bucket: str | None = None,
+) -> Ranking:
+    """Rank every eligible path for one call; `order[0]` is the choice, the rest the fallbacks.
+
+    Every random draw comes from `rng`. `state` is the goal's controller state (only
+    `cost_at_quality` reads it; None = initial). Raises an `EngineError` subclass on bad input.
+    """
+    prepared = _prepare(arms, config)
+    ids = prepared.ids
+    count = len(ids)
+    samples = _draw(rng, prepared.alpha, prepared.beta)
+    trade_off = _trade_off(config, state)
+    normalised = prepared.normalised
+    score = scores(samples, normalised, trade_off=trade_off)
+    order = sorted(range(count), key=score.__getitem__, reverse=True)
+    # Always draw the exploration coin so the stream of draws does not depend on the outcome.
+    coin = rng.random()
+    forced = None
+    if coin < prepared.epsilon:
+        forced = int(rng.integers(count))
+        order.remove(forced)
+        order.insert(0, forced)
+    if count == 1:
+        reason = "only_path"
+    elif forced is not None:
+        reason = "exploration"
+    else:
+        reason = "thompson"
+    means = [a / (a + b) for a, b in zip(prepared.alpha, prepared.beta, strict=True)]
+    details: dict[str, Any] = {
+        "means": dict(zip(ids, means, strict=True)),
+        "costs": dict(zip(ids, prepared.costs, strict=True)),
+        "exploration_probability": prepared.epsilon,
+    }
+    if normalised is not None:
+        details["scores"] = dict(zip(ids, score, strict=True))
+        if config.objective == "utility":
+            details["utility_lambda"] = trade_off
+        else:
+            details["tolerance"] = trade_off
+            details["quality_target"] = config.quality_target
+    return Ranking(
+        order=tuple([ids[i] for i in order]),
+        samples=dict(zip(ids, samples, strict=True)),
+        objective=config.objective,
+        bucket=bucket,
+        reason=reason,
+        reference_quality=means[prepared.best],
+        details=details,
+    )
+
+
+def allocation_shares(
+    arms: Sequence[Arm],
+    *,
+    config: EngineConfig,
+    rng: np.random.Generator,
+    state: ControllerState | None = None,
+    bucket: str | None = None,
+    draws: int = 2000,
+) -> dict[str, float]:
+    """Share of calls each path would get right now (`order[0]` of `rank_paths`), estimated by
+    `draws` vectorised Monte Carlo decisions; the exploration floor is mixed in exactly."""
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    prepared = _prepare(arms, config)
+    count = len(prepared.ids)
+    samples = rng.beta(prepared.alpha, prepared.beta, size=(draws, count))
+    score = score_matrix(samples, prepared.normalised, trade_off=_trade_off(config, state))
+    wins = np.bincount(np.argmax(score, axis=1), minlength=count) / draws
+    shares = prepared.epsilon / count + (1.0 - prepared.epsilon) * wins
+    return dict(zip(prepared.ids, shares.tolist(), strict=True))
+
+
+def posterior_parameters(
+    arms: Sequence[Arm], *, config: EngineConfig
+) -> dict[str, tuple[float, float]]:
+    """(alpha, beta) of each path exactly as `rank_paths` samples them (prior, floor-adjusted
+    weight prior, bucket evidence and backoff included), e.g. for `posterior_summary`."""
+    prepared = _prepare(arms, replace(config, objective="success"))
+    return {
+        path_id: (alpha, beta)
+        for path_id, alpha, beta in zip(prepared.ids, prepared.alpha, prepared.beta, strict=True)
+    }
+
+
+def arms_observe(
+    arms: Sequence[Arm], *, path_id: str, value: float, previous: float | None = None
+) -> tuple[Arm, ...]:
+    """Arms after an outcome of `path_id` (added to its bucket and goal-wide evidence)."""
+    if not any(arm.path_id == path_id for arm in arms):
+        known = ", ".join(arm.path_id for arm in arms)
+        raise UnknownPath(f"unknown path {path_id!r}; the arms are: {known}")
+    d_successes, d_failures = outcome_delta(value, previous)
+    return tuple(
+        replace(
+            arm,
+            successes=max(arm.successes + d_successes, 0.0),
+            failures=max(arm.failures + d_failures, 0.0),
+            goal_successes=max(arm.goal_successes + d_successes, 0.0),
+            goal_failures=max(arm.goal_failures + d_failures, 0.0),
+        )
+        if arm.path_id == path_id
+        else arm
+        for arm in arms
+    )

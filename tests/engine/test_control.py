@@ -1,0 +1,109 @@
+"""The online controller holds an aggregate quality floor at low cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routerapp.engine import Arm, ControllerState, EngineConfig, controller_observe, rank_paths
+
+# Four buckets of a synthetic goal: success rates of (cheap, dear). The best path averages
+# 0.87, so a 0.95 floor asks for 0.8265; all-cheap gives only 0.7575 and all-dear costs 10x.
+QUALITY = {"b0": (0.88, 0.90), "b1": (0.60, 0.90), "b2": (0.85, 0.88), "b3": (0.70, 0.80)}
+BEST_MEAN = float(np.mean([max(q) for q in QUALITY.values()]))
+
+
+def run_stream(config: EngineConfig, *, seed: int, decisions: int = 6000) -> tuple[float, float]:
+    """(achieved quality, cheap share) of an online stream with bandit feedback."""
+    rng = np.random.default_rng(seed)
+    buckets = list(QUALITY)
+    evidence = {b: np.zeros((2, 2)) for b in buckets}  # [path, (successes, failures)]
+    state = ControllerState()
+    total_value = 0.0
+    cheap = 0
+    for _ in range(decisions):
+        bucket = buckets[int(rng.integers(len(buckets)))]
+        goal = sum(evidence.values())
+        arms = [
+            Arm(path_id=name, expected_cost=cost, successes=evidence[bucket][i, 0],
+                failures=evidence[bucket][i, 1], goal_successes=goal[i, 0],
+                goal_failures=goal[i, 1])
+            for i, (name, cost) in enumerate((("cheap", 0.001), ("dear", 0.010)))
+        ]
+        ranking = rank_paths(arms, config=config, rng=rng, state=state, bucket=bucket)
+        index = 0 if ranking.order[0] == "cheap" else 1
+        value = float(rng.random() < QUALITY[bucket][index])
+        evidence[bucket][index] += (value, 1.0 - value)
+        state = controller_observe(state, config=config, value=value,
+                                   reference_quality=ranking.reference_quality, bucket=bucket)
+        total_value += value
+        cheap += index == 0
+    return total_value / decisions, cheap / decisions
+
+
+def test_quality_target_is_held_on_a_synthetic_stream() -> None:
+    quality, cheap_share = run_stream(EngineConfig(quality_target=0.95), seed=11)
+    # Floor 0.95 * 0.87 = 0.8265; the sd of a 6,000-call mean is ~0.005, so 0.8165 is 2 sd of
+    # noise below the floor. The controller must also save: well over a third goes cheap.
+    assert quality >= 0.95 * BEST_MEAN - 0.01
+    assert cheap_share > 0.35
+
+
+def test_a_fixed_generous_tolerance_misses_the_floor() -> None:
+    # Without the controller (gain 0) a tolerance of 0.5 sends nearly everything cheap and
+    # ends near 0.76, far under the floor: this is why the tolerance is steered online.
+    config = EngineConfig(quality_target=0.5, controller_gain=0.0)
+    quality, _ = run_stream(config, seed=11, decisions=3000)
+    assert quality < 0.95 * BEST_MEAN - 0.03
+
+
+def test_deficit_shrinks_the_tolerance_and_surplus_grows_it() -> None:
+    config = EngineConfig(quality_target=0.95)
+    start = ControllerState()
+    worse = controller_observe(start, config=config, value=0.0, reference_quality=0.9)
+    better = controller_observe(start, config=config, value=1.0, reference_quality=0.9)
+    assert worse.effective_tolerance(config) < start.effective_tolerance(config)
+    assert better.effective_tolerance(config) > start.effective_tolerance(config)
+
+
+def test_past_outcomes_are_judged_against_the_latest_reference() -> None:
+    # 10 outcomes of 0.9 judged against a reference of 0.5 look like a surplus; once the bucket's
+    # best path is known to be 1.0, the same outcomes are re-based to a deficit.
+    config = EngineConfig(quality_target=1.0, controller_gain=0.0)
+    state = ControllerState()
+    for _ in range(10):
+        state = controller_observe(state, config=config, value=0.9, reference_quality=0.5,
+                                   bucket="b")
+    assert state.deficit == pytest.approx(10 * (0.5 - 0.9))
+    state = controller_observe(state, config=config, value=1.0, reference_quality=1.0, bucket="b")
+    assert state.deficit == pytest.approx(11 * 1.0 - (9.0 + 1.0))
+
+
+def test_deficit_is_clipped_so_a_long_surplus_cannot_be_spent_later() -> None:
+    config = EngineConfig(quality_target=0.9, controller_gain=0.01, tolerance_max=0.5)
+    state = ControllerState()
+    for _ in range(1000):
+        state = controller_observe(state, config=config, value=1.0, reference_quality=0.5)
+    assert state.effective_tolerance(config) == pytest.approx(0.5)
+    assert state.deficit == pytest.approx((0.1 - 0.5) / 0.01)
+
+
+def test_initial_tolerance_is_one_minus_the_target() -> None:
+    config = EngineConfig(quality_target=0.9)
+    assert ControllerState.from_dict(None).effective_tolerance(config) == pytest.approx(0.1)
+    assert ControllerState.from_dict({}) == ControllerState()
+
+
+def test_controller_state_round_trips_through_json() -> None:
+    import json
+
+    state = ControllerState(deficit=-3.5, observations=12, value_sum=9.5, reference_sum=10.1,
+                            buckets={"": (2, 0.8), "task_type:code": (10, 0.9)})
+    assert ControllerState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+def test_other_objectives_only_count_outcomes() -> None:
+    state = controller_observe(ControllerState(), config=EngineConfig(objective="success"),
+                               value=1.0, reference_quality=0.8)
+    assert state.deficit == 0.0
+    assert state.observations == 1
