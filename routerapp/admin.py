@@ -13,7 +13,13 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(models.ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
-    list_display = ["provider", "model", "input_per_million", "output_per_million", "effective_from"]
+    list_display = [
+        "provider",
+        "model",
+        "input_per_million",
+        "output_per_million",
+        "effective_from",
+    ]
 
 
 class PathInline(admin.TabularInline):

@@ -70,21 +70,30 @@ def _embedded_postgres_url() -> str:
 
 def _ensure_database(url: str) -> None:
     """Create the database named in the URL if it does not exist (tests create their own)."""
+    from urllib.parse import unquote, urlsplit
+
     import psycopg
     from psycopg import sql
-    from urllib.parse import unquote, urlsplit
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/") or "routerapp"
-    host = unquote(parts.hostname or "") if "%2F" not in parts.netloc else unquote(
-        parts.netloc.split("@", 1)[-1]
+    host = (
+        unquote(parts.hostname or "")
+        if "%2F" not in parts.netloc
+        else unquote(parts.netloc.split("@", 1)[-1])
     )
-    conninfo = {"dbname": "postgres", "user": unquote(parts.username or "postgres"),
-                "host": host, "port": parts.port or 5432}
+    conninfo = {
+        "dbname": "postgres",
+        "user": unquote(parts.username or "postgres"),
+        "host": host,
+        "port": parts.port or 5432,
+    }
     if parts.password:
         conninfo["password"] = unquote(parts.password)
     with psycopg.connect(**conninfo, autocommit=True, connect_timeout=5) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
         if not exists:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
@@ -138,7 +147,9 @@ def run_tests(pytest_args: list[str]) -> int:
     env = base_environment(prefer_local=True)
     env.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
     env.setdefault("ROUTERAPP_SIM_LATENCY_SCALE", "0")
-    print(f"[devstack] database {env['DATABASE_URL']}  broker {env['CELERY_BROKER_URL']}", flush=True)
+    print(
+        f"[devstack] database {env['DATABASE_URL']}  broker {env['CELERY_BROKER_URL']}", flush=True
+    )
     return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
 
 
@@ -150,14 +161,54 @@ def run_demo(*, web_port: int, sim_port: int, traffic: bool) -> int:
     subprocess.check_call([*manage, "seed_demo"], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{web_port}"
     processes = {
-        "simulator": [PYTHON, "-m", "uvicorn", "routerapp.providers.simulator:app",
-                      "--host", "127.0.0.1", "--port", str(sim_port), "--log-level", "warning"],
-        "web": [PYTHON, "-m", "uvicorn", "routerapp.asgi:application", "--host", "127.0.0.1",
-                "--port", str(web_port), "--log-level", "warning"],
-        "worker": [PYTHON, "-m", "celery", "-A", "routerapp.celery", "worker", "-c", "2",
-                   "--loglevel", "warning"],
-        "beat": [PYTHON, "-m", "celery", "-A", "routerapp.celery", "beat", "--loglevel", "warning",
-                 "--schedule", str(VAR / "celerybeat-schedule")],
+        "simulator": [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "routerapp.providers.simulator:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(sim_port),
+            "--log-level",
+            "warning",
+        ],
+        "web": [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "routerapp.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(web_port),
+            "--log-level",
+            "warning",
+        ],
+        "worker": [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "routerapp.celery",
+            "worker",
+            "-c",
+            "2",
+            "--loglevel",
+            "warning",
+        ],
+        "beat": [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "routerapp.celery",
+            "beat",
+            "--loglevel",
+            "warning",
+            "--schedule",
+            str(VAR / "celerybeat-schedule"),
+        ],
     }
     if traffic:
         processes["traffic"] = [*manage, "demo_traffic", "--base-url", base, "--forever"]
@@ -182,7 +233,9 @@ def run_demo(*, web_port: int, sim_port: int, traffic: bool) -> int:
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None and name != "traffic":
-                    print(f"[devstack] {name} exited with {child.returncode}; stopping.", flush=True)
+                    print(
+                        f"[devstack] {name} exited with {child.returncode}; stopping.", flush=True
+                    )
                     stopping = True
             time.sleep(0.5)
     finally:

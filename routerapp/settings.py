@@ -67,9 +67,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/routerapp"
-    )
+    "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/routerapp")
 }
 # A unix-socket directory may be given percent-encoded in the host (postgres://u@%2Fpath/db).
 DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))

@@ -14,22 +14,39 @@ from routerapp.services.access import api_key_create
 PRICES = {"gpt-4o-mini": ("0.15", "0.60"), "gpt-4o": ("2.50", "10.00")}
 
 
-def make_provider(*, name: str = "simulator", kind: str = Provider.Kind.SIMULATOR, **fields: Any) -> Provider:
+def make_provider(
+    *, name: str = "simulator", kind: str = Provider.Kind.SIMULATOR, **fields: Any
+) -> Provider:
     provider, _ = Provider.objects.get_or_create(name=name, defaults={"kind": kind, **fields})
     return provider
 
 
-def make_price(*, provider: Provider, model: str, price_in: str, price_out: str,
-               effective_from: date = date(2024, 1, 1)) -> ModelPrice:
+def make_price(
+    *,
+    provider: Provider,
+    model: str,
+    price_in: str,
+    price_out: str,
+    effective_from: date = date(2024, 1, 1),
+) -> ModelPrice:
     return ModelPrice.objects.create(
-        provider=provider, model=model, input_per_million=Decimal(price_in),
-        output_per_million=Decimal(price_out), effective_from=effective_from,
+        provider=provider,
+        model=model,
+        input_per_million=Decimal(price_in),
+        output_per_million=Decimal(price_out),
+        effective_from=effective_from,
     )
 
 
-def make_goal(*, slug: str = "email_classification", models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o"),
-              weights: tuple[float, ...] | None = None, provider: Provider | None = None,
-              priced: bool = True, **fields: Any) -> Goal:
+def make_goal(
+    *,
+    slug: str = "email_classification",
+    models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o"),
+    weights: tuple[float, ...] | None = None,
+    provider: Provider | None = None,
+    priced: bool = True,
+    **fields: Any,
+) -> Goal:
     """A goal with one simulator path per model; the last model is the baseline."""
     provider = provider or make_provider()
     goal = Goal.objects.create(slug=slug, **fields)
@@ -38,22 +55,36 @@ def make_goal(*, slug: str = "email_classification", models: tuple[str, ...] = (
         name = model.replace("/", "-").replace(".", "-")
         Path.objects.create(goal=goal, name=name, provider=provider, model=model, weight=weight)
         base_model = model.split("/")[-1]
-        if priced and base_model in PRICES and not ModelPrice.objects.filter(provider=provider, model=model).exists():
-            make_price(provider=provider, model=model, price_in=PRICES[base_model][0],
-                       price_out=PRICES[base_model][1])
+        if (
+            priced
+            and base_model in PRICES
+            and not ModelPrice.objects.filter(provider=provider, model=model).exists()
+        ):
+            make_price(
+                provider=provider,
+                model=model,
+                price_in=PRICES[base_model][0],
+                price_out=PRICES[base_model][1],
+            )
     goal.baseline_path = goal.paths.order_by("-id").first()
     goal.save()
     return goal
 
 
-def make_api_key(*, scopes: tuple[str, ...] = ("completions", "outcomes", "read"),
-                 goals: tuple[Goal, ...] = (), name: str = "test key", **fields: Any) -> tuple[ApiKey, str]:
+def make_api_key(
+    *,
+    scopes: tuple[str, ...] = ("completions", "outcomes", "read"),
+    goals: tuple[Goal, ...] = (),
+    name: str = "test key",
+    **fields: Any,
+) -> tuple[ApiKey, str]:
     return api_key_create(name=name, scopes=scopes, goals=goals, **fields)
 
 
 def make_user(*, username: str, role: str | None = None, superuser: bool = False) -> User:
-    user = User.objects.create_user(username=username, password="pw-" + username,
-                                    is_superuser=superuser, is_staff=superuser)
+    user = User.objects.create_user(
+        username=username, password="pw-" + username, is_superuser=superuser, is_staff=superuser
+    )
     if role:
         group, _ = Group.objects.get_or_create(name=role)
         user.groups.add(group)

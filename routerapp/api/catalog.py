@@ -30,9 +30,23 @@ class GoalSerializer(serializers.ModelSerializer):
     class Meta:
         model = Goal
         fields = [
-            "id", "slug", "description", "success_when", "objective", "quality_target",
-            "exploration_floor", "prior_strength", "half_life_seconds", "bucket_by", "shadow_rate",
-            "cascade", "status", "baseline_path", "version", "created_at", "updated_at",
+            "id",
+            "slug",
+            "description",
+            "success_when",
+            "objective",
+            "quality_target",
+            "exploration_floor",
+            "prior_strength",
+            "half_life_seconds",
+            "bucket_by",
+            "shadow_rate",
+            "cascade",
+            "status",
+            "baseline_path",
+            "version",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "version", "created_at", "updated_at"]
 
@@ -50,9 +64,21 @@ class PathSerializer(serializers.ModelSerializer):
     class Meta:
         model = Path
         fields = [
-            "id", "goal", "name", "provider", "model", "temperature", "max_tokens",
-            "system_prompt", "extra_params", "weight", "alpha0", "beta0",
-            "expected_output_tokens", "enabled", "created_at",
+            "id",
+            "goal",
+            "name",
+            "provider",
+            "model",
+            "temperature",
+            "max_tokens",
+            "system_prompt",
+            "extra_params",
+            "weight",
+            "alpha0",
+            "beta0",
+            "expected_output_tokens",
+            "enabled",
+            "created_at",
         ]
         read_only_fields = ["id", "created_at"]
         validators: list[Any] = []  # the model's full_clean checks uniqueness with a field error
@@ -60,7 +86,10 @@ class PathSerializer(serializers.ModelSerializer):
 
 class ProviderSerializer(serializers.ModelSerializer):
     api_key = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, max_length=500,
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=500,
         help_text="Write-only; never returned.",
     )
     has_api_key = serializers.BooleanField(read_only=True)
@@ -68,8 +97,17 @@ class ProviderSerializer(serializers.ModelSerializer):
     class Meta:
         model = Provider
         fields = [
-            "id", "name", "kind", "base_url", "api_key", "api_key_env", "has_api_key",
-            "timeout_seconds", "max_retries", "enabled", "created_at",
+            "id",
+            "name",
+            "kind",
+            "base_url",
+            "api_key",
+            "api_key_env",
+            "has_api_key",
+            "timeout_seconds",
+            "max_retries",
+            "enabled",
+            "created_at",
         ]
         read_only_fields = ["id", "created_at"]
 
@@ -80,16 +118,24 @@ class ModelPriceSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelPrice
         fields = [
-            "id", "provider", "model", "input_per_million", "output_per_million",
-            "effective_from", "created_at",
+            "id",
+            "provider",
+            "model",
+            "input_per_million",
+            "output_per_million",
+            "effective_from",
+            "created_at",
         ]
         read_only_fields = ["id", "created_at"]
         validators: list[Any] = []
 
 
 class CatalogViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-    mixins.UpdateModelMixin, viewsets.GenericViewSet,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
 ):
     read_scope = ApiKey.Scope.READ
     write_scope = ApiKey.Scope.ADMIN
@@ -99,14 +145,18 @@ class CatalogViewSet(
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         serializer.instance = catalog_save(
-            instance=self.model(), data=dict(serializer.validated_data), actor=self.request.user,
+            instance=self.model(),
+            data=dict(serializer.validated_data),
+            actor=self.request.user,
             ip=self.request.META.get("REMOTE_ADDR"),
         )
 
     def perform_update(self, serializer: serializers.BaseSerializer) -> None:
         serializer.instance = catalog_save(
-            instance=serializer.instance, data=dict(serializer.validated_data),
-            actor=self.request.user, ip=self.request.META.get("REMOTE_ADDR"),
+            instance=serializer.instance,
+            data=dict(serializer.validated_data),
+            actor=self.request.user,
+            ip=self.request.META.get("REMOTE_ADDR"),
         )
 
 
@@ -167,8 +217,13 @@ class GoalPosteriorListApi(APIView):
         if isinstance(request.auth, ApiKey):
             api_key_check(key=request.auth, scope=ApiKey.Scope.READ, goal=goal)
         rows = [row.as_dict() for row in posterior_list_for_goal(goal=goal)]
-        return Response({"goal": goal.slug, "objective": goal.objective,
-                         "posteriors": PosteriorRowSerializer(rows, many=True).data})
+        return Response(
+            {
+                "goal": goal.slug,
+                "objective": goal.objective,
+                "posteriors": PosteriorRowSerializer(rows, many=True).data,
+            }
+        )
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -182,8 +237,15 @@ class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields = [
-            "id", "name", "prefix", "scopes", "allowed_goals", "rate_limit_per_minute",
-            "created_at", "last_used_at", "revoked_at",
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "allowed_goals",
+            "rate_limit_per_minute",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
         ]
         read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
 
@@ -204,8 +266,11 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         attrs = serializer.validated_data
         user = request.user if request.user.is_authenticated else None
         key, raw = api_key_create(
-            name=attrs["name"], scopes=attrs["scopes"], goals=attrs.get("allowed_goals", []),
-            rate_limit_per_minute=attrs.get("rate_limit_per_minute"), created_by=user,
+            name=attrs["name"],
+            scopes=attrs["scopes"],
+            goals=attrs.get("allowed_goals", []),
+            rate_limit_per_minute=attrs.get("rate_limit_per_minute"),
+            created_by=user,
         )
         return Response({**self.get_serializer(key).data, "key": raw}, status=201)
 

@@ -14,7 +14,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -69,7 +69,9 @@ def validate_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise InvalidRequest(f"messages[{index}] must be an object.", param=f"messages[{index}]")
+            raise InvalidRequest(
+                f"messages[{index}] must be an object.", param=f"messages[{index}]"
+            )
         if not isinstance(message.get("role"), str):
             raise InvalidRequest(
                 f"messages[{index}].role must be a string.", param=f"messages[{index}].role"
@@ -86,7 +88,7 @@ def validate_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
 def goal_slug_from(request: HttpRequest, body: dict[str, Any]) -> str:
     model = body.get("model")
     if isinstance(model, str) and model.startswith(GOAL_MODEL_PREFIX):
-        return model[len(GOAL_MODEL_PREFIX):]
+        return model[len(GOAL_MODEL_PREFIX) :]
     header = request.headers.get("X-Router-Goal")
     if header:
         return header
@@ -109,20 +111,6 @@ def _authorize(raw_key: str | None, slug: str) -> tuple[ApiKey, Goal]:
     return key, goal
 
 
-def _router_facts(plan: routing.RoutePlan, decision: Any, path: routing.PathPlan) -> dict[str, Any]:
-    return {
-        "request_id": decision.request_id,
-        "goal": plan.goal_slug,
-        "path": path.name,
-        "model": path.model,
-        "reason": decision.reason,
-        "bucket": plan.bucket,
-        "cost_usd": float(decision.cost),
-        "baseline_cost_usd": float(decision.baseline_cost),
-        "simulated": path.simulated,
-    }
-
-
 @csrf_exempt
 @require_POST
 async def chat_completions(request: HttpRequest) -> HttpResponse:
@@ -130,21 +118,33 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         body = parse_body(request)
         messages = validate_messages(body)
         slug = goal_slug_from(request, body)
-        if body.get("stream"):
-            raise InvalidRequest("Streaming is not supported yet; send stream=false.", param="stream")
         key, goal = await sync_to_async(_authorize)(bearer_token(request), slug)
         metadata = body.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidRequest("'metadata' must be an object.", param="metadata")
         passthrough = {k: v for k, v in body.items() if k not in routing.ROUTER_FIELDS}
+        if body.get("stream"):
+            plan, path, events = await routing.completion_stream(
+                goal=goal,
+                api_key=key,
+                messages=messages,
+                metadata=metadata,
+                passthrough=passthrough,
+            )
+            streamed = StreamingHttpResponse(events, content_type="text/event-stream")
+            streamed["Cache-Control"] = "no-cache"
+            streamed["X-Router-Request-Id"] = plan.request_id
+            streamed["X-Router-Path"] = path.name
+            return streamed
         plan, execution, decision = await routing.completion_create(
             goal=goal, api_key=key, messages=messages, metadata=metadata, passthrough=passthrough
         )
     except RouterError as error:
         return openai_error(error)
-    assert execution.result is not None and execution.path is not None
+    assert execution.result is not None
+    assert execution.path is not None
     response = dict(execution.result.response)
-    facts = _router_facts(plan, decision, execution.path)
+    facts = routing.router_facts(plan, decision, execution.path)
     response["router"] = facts
     reply = JsonResponse(response)
     reply["X-Router-Request-Id"] = decision.request_id
@@ -156,8 +156,12 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
 def _models(raw_key: str | None) -> list[dict[str, Any]]:
     key = api_key_authenticate(raw_key)
     return [
-        {"id": f"{GOAL_MODEL_PREFIX}{goal.slug}", "object": "model", "owned_by": "routerapp",
-         "created": int(goal.created_at.timestamp())}
+        {
+            "id": f"{GOAL_MODEL_PREFIX}{goal.slug}",
+            "object": "model",
+            "owned_by": "routerapp",
+            "created": int(goal.created_at.timestamp()),
+        }
         for goal in goal_list_visible(api_key=key)
     ]
 

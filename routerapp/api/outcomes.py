@@ -28,7 +28,11 @@ class OutcomeCreateApi(APIView):
             has_outcome, has_score = "outcome" in attrs, "score" in attrs
             if has_outcome == has_score:
                 raise serializers.ValidationError(
-                    {"outcome": ["Give exactly one of 'outcome' (success|failure) or 'score' (0..1)."]}
+                    {
+                        "outcome": [
+                            "Give exactly one of 'outcome' (success|failure) or 'score' (0..1)."
+                        ]
+                    }
                 )
             attrs["value"] = attrs["score"] if has_score else float(attrs["outcome"] == "success")
             return attrs
@@ -39,19 +43,31 @@ class OutcomeCreateApi(APIView):
         source = serializers.CharField()
         changed = serializers.BooleanField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 201: OutputSerializer})
+    @extend_schema(
+        request=InputSerializer, responses={200: OutputSerializer, 201: OutputSerializer}
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         attrs = data.validated_data
-        decision = RoutingDecision.objects.filter(request_id=attrs["request_id"]).select_related("goal").first()
+        decision = (
+            RoutingDecision.objects.filter(request_id=attrs["request_id"])
+            .select_related("goal")
+            .first()
+        )
         if decision is None:
             raise NotFound(f"No call with request_id '{attrs['request_id']}'.")
         if isinstance(request.auth, ApiKey):
             api_key_check(key=request.auth, scope=ApiKey.Scope.OUTCOMES, goal=decision.goal)
-        outcome, changed = outcome_report(decision=decision, value=attrs["value"], note=attrs["note"])
+        outcome, changed = outcome_report(
+            decision=decision, value=attrs["value"], note=attrs["note"]
+        )
         body = self.OutputSerializer(
-            {"request_id": decision.request_id, "value": outcome.value, "source": outcome.source,
-             "changed": changed}
+            {
+                "request_id": decision.request_id,
+                "value": outcome.value,
+                "source": outcome.source,
+                "changed": changed,
+            }
         ).data
         return Response(body, status=status.HTTP_201_CREATED if changed else status.HTTP_200_OK)

@@ -14,7 +14,7 @@ SAFE = permissions.SAFE_METHODS
 
 
 class RoleOrScopePermission(permissions.BasePermission):
-    """Views may set `read_scope`, `write_scope` (API keys) and `read_role`, `write_role` (users)."""
+    """Views set `read_scope`/`write_scope` (API keys) and `read_role`/`write_role` (users)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         safe = request.method in SAFE

@@ -12,6 +12,7 @@ from routerapp.api.catalog import (
     ProviderViewSet,
 )
 from routerapp.api.outcomes import OutcomeCreateApi
+from routerapp.api.reports import RegretReportApi, SavingsReportApi
 
 router = DefaultRouter(trailing_slash=False)
 router.register("goals", GoalViewSet, basename="goal")
@@ -23,5 +24,7 @@ router.register("api-keys", ApiKeyViewSet, basename="api-key")
 urlpatterns = [
     path("outcomes", OutcomeCreateApi.as_view(), name="outcome-create"),
     path("goals/<slug:slug>/posteriors", GoalPosteriorListApi.as_view(), name="goal-posteriors"),
+    path("reports/savings", SavingsReportApi.as_view(), name="report-savings"),
+    path("reports/regret", RegretReportApi.as_view(), name="report-regret"),
     path("", include(router.urls)),
 ]

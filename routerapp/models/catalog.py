@@ -22,7 +22,9 @@ class Provider(models.Model):
     name = models.SlugField(max_length=64, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OPENAI_COMPATIBLE)
     base_url = models.URLField(
-        max_length=500, blank=True, help_text="e.g. https://api.openai.com/v1 (ignored for the simulator)"
+        max_length=500,
+        blank=True,
+        help_text="e.g. https://api.openai.com/v1 (ignored for the simulator)",
     )
     api_key_encrypted = models.TextField(blank=True, editable=False)
     api_key_env = models.CharField(

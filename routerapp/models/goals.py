@@ -55,7 +55,9 @@ class Goal(models.Model):
     )
     prior_strength = models.FloatField(default=10.0, validators=[MinValueValidator(0.01)])
     half_life_seconds = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(1.0)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1.0)],
         help_text="Evidence older than this counts half; empty = never forget.",
     )
     bucket_by = models.CharField(max_length=16, choices=BucketBy.choices, default=BucketBy.NONE)
@@ -92,7 +94,9 @@ class Goal(models.Model):
 class Path(models.Model):
     goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="paths")
     name = models.SlugField(max_length=100, help_text="Unique within the goal, e.g. gpt-4o-mini.")
-    provider = models.ForeignKey("routerapp.Provider", on_delete=models.PROTECT, related_name="paths")
+    provider = models.ForeignKey(
+        "routerapp.Provider", on_delete=models.PROTECT, related_name="paths"
+    )
     model = models.CharField(max_length=200)
     temperature = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
@@ -120,7 +124,9 @@ class Path(models.Model):
 
     def clean(self) -> None:
         if (self.alpha0 is None) != (self.beta0 is None):
-            raise ValidationError("Set both alpha0 and beta0, or neither (then the weight is used).")
+            raise ValidationError(
+                "Set both alpha0 and beta0, or neither (then the weight is used)."
+            )
         if not isinstance(self.extra_params, dict):
             raise ValidationError({"extra_params": "Must be a JSON object."})
 

@@ -69,7 +69,9 @@ class Outcome(models.Model):
         API = "api", "Outcome API"
         JUDGE = "judge", "Judge"
 
-    decision = models.OneToOneField(RoutingDecision, on_delete=models.CASCADE, related_name="outcome")
+    decision = models.OneToOneField(
+        RoutingDecision, on_delete=models.CASCADE, related_name="outcome"
+    )
     value = models.FloatField()  # 1 = success, 0 = failure, or a score in between
     source = models.CharField(max_length=16, choices=Source.choices)
     note = models.TextField(blank=True)
@@ -100,3 +102,6 @@ class HourlyRollup(models.Model):
             models.UniqueConstraint(fields=["goal", "path", "hour"], name="unique_rollup_hour")
         ]
         indexes = [models.Index(fields=["hour"]), models.Index(fields=["goal", "hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.goal_id}/{self.path_id} @ {self.hour:%Y-%m-%d %H:00}"

@@ -27,7 +27,9 @@ def goal_list_visible(*, api_key: ApiKey | None = None) -> QuerySet[Goal]:
 
 def path_list_enabled(*, goal: Goal) -> list[Path]:
     return list(
-        goal.paths.filter(enabled=True, provider__enabled=True).select_related("provider").order_by("id")
+        goal.paths.filter(enabled=True, provider__enabled=True)
+        .select_related("provider")
+        .order_by("id")
     )
 
 

@@ -64,30 +64,56 @@ def posterior_list_for_goal(*, goal: Goal, seed: int = 0) -> list[PosteriorRow]:
         for path in paths:
             goal_s, goal_f = evidence.get((path.id, GOAL_WIDE), (0.0, 0.0))
             s, f = evidence.get((path.id, bucket), (0.0, 0.0))
-            arms.append(engine.Arm(
-                path_id=str(path.id), weight=path.weight, expected_cost=_expected_cost(path),
-                successes=s, failures=f, goal_successes=goal_s, goal_failures=goal_f,
-                alpha0=path.alpha0, beta0=path.beta0,
-            ))
+            arms.append(
+                engine.Arm(
+                    path_id=str(path.id),
+                    weight=path.weight,
+                    expected_cost=_expected_cost(path),
+                    successes=s,
+                    failures=f,
+                    goal_successes=goal_s,
+                    goal_failures=goal_f,
+                    alpha0=path.alpha0,
+                    beta0=path.beta0,
+                )
+            )
         try:
             shares = engine.allocation_shares(
-                arms, config=config, rng=np.random.default_rng(seed), state=state,
-                bucket=bucket or None, draws=2000,
+                arms,
+                config=config,
+                rng=np.random.default_rng(seed),
+                state=state,
+                bucket=bucket or None,
+                draws=2000,
             )
         except engine.InvalidCost:
             shares = engine.allocation_shares(
-                arms, config=goal.engine_config(objective="success"),
-                rng=np.random.default_rng(seed), bucket=bucket or None, draws=2000,
+                arms,
+                config=goal.engine_config(objective="success"),
+                rng=np.random.default_rng(seed),
+                bucket=bucket or None,
+                draws=2000,
             )
         for path, arm, prior in zip(paths, arms, weight_priors, strict=True):
             alpha0, beta0 = (path.alpha0, path.beta0) if path.alpha0 is not None else prior
             alpha, beta = alpha0 + arm.successes, beta0 + arm.failures
             mean, low, high = engine.posterior_summary(alpha, beta)
-            rows.append(PosteriorRow(
-                path_id=path.id, path=path.name, model=path.model, bucket=bucket,
-                alpha=alpha, beta=beta, successes=arm.successes, failures=arm.failures,
-                mean=mean, low=low, high=high, share=shares.get(str(path.id), 0.0),
-            ))
+            rows.append(
+                PosteriorRow(
+                    path_id=path.id,
+                    path=path.name,
+                    model=path.model,
+                    bucket=bucket,
+                    alpha=alpha,
+                    beta=beta,
+                    successes=arm.successes,
+                    failures=arm.failures,
+                    mean=mean,
+                    low=low,
+                    high=high,
+                    share=shares.get(str(path.id), 0.0),
+                )
+            )
     return rows
 
 

@@ -19,8 +19,13 @@ VALID_SCOPES = {choice.value for choice in ApiKey.Scope}
 
 
 def audit(
-    *, action: str, obj: Any, actor: AbstractBaseUser | AnonymousUser | None = None,
-    api_key: ApiKey | None = None, changes: dict[str, Any] | None = None, ip: str | None = None,
+    *,
+    action: str,
+    obj: Any,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    api_key: ApiKey | None = None,
+    changes: dict[str, Any] | None = None,
+    ip: str | None = None,
 ) -> None:
     AuditLog.objects.create(
         actor=actor if actor is not None and actor.is_authenticated else None,
@@ -34,8 +39,12 @@ def audit(
 
 
 def api_key_create(
-    *, name: str, scopes: Iterable[str], goals: Iterable[Goal] = (),
-    rate_limit_per_minute: int | None = None, created_by: AbstractBaseUser | None = None,
+    *,
+    name: str,
+    scopes: Iterable[str],
+    goals: Iterable[Goal] = (),
+    rate_limit_per_minute: int | None = None,
+    created_by: AbstractBaseUser | None = None,
 ) -> tuple[ApiKey, str]:
     """Returns (key, raw secret). The raw secret is never stored; show it once."""
     scope_list = sorted(set(scopes))
@@ -50,12 +59,20 @@ def api_key_create(
     prefix, raw = ApiKey.generate()
     with transaction.atomic():
         key = ApiKey.objects.create(
-            name=name.strip(), prefix=prefix, hashed_secret=ApiKey.hash_secret(raw),
-            scopes=scope_list, rate_limit_per_minute=rate_limit_per_minute, created_by=created_by,
+            name=name.strip(),
+            prefix=prefix,
+            hashed_secret=ApiKey.hash_secret(raw),
+            scopes=scope_list,
+            rate_limit_per_minute=rate_limit_per_minute,
+            created_by=created_by,
         )
         key.allowed_goals.set(list(goals))
-        audit(action="api_key.create", obj=key, actor=created_by,
-              changes={"scopes": scope_list, "name": key.name})
+        audit(
+            action="api_key.create",
+            obj=key,
+            actor=created_by,
+            changes={"scopes": scope_list, "name": key.name},
+        )
     return key, raw
 
 
@@ -78,7 +95,11 @@ def api_key_authenticate(raw: str | None) -> ApiKey:
 def api_key_check(*, key: ApiKey, scope: str, goal: Goal | None = None) -> None:
     if not key.has_scope(scope):
         raise PermissionDenied(f"This API key lacks the '{scope}' scope.")
-    if goal is not None and key.allowed_goals.exists() and not key.allowed_goals.filter(id=goal.id).exists():
+    if (
+        goal is not None
+        and key.allowed_goals.exists()
+        and not key.allowed_goals.filter(id=goal.id).exists()
+    ):
         raise PermissionDenied(f"This API key is not allowed to use goal '{goal.slug}'.")
 
 

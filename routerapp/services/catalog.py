@@ -36,7 +36,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def catalog_save(*, instance: M, data: dict[str, Any], actor: Any = None, ip: str | None = None) -> M:
+def catalog_save(
+    *, instance: M, data: dict[str, Any], actor: Any = None, ip: str | None = None
+) -> M:
     """Apply `data` to `instance` (new or existing), validate the whole model, save, audit."""
     creating = instance.pk is None
     changes = _changes(instance, data)
@@ -49,6 +51,11 @@ def catalog_save(*, instance: M, data: dict[str, Any], actor: Any = None, ip: st
     with transaction.atomic():
         instance.save()
         action = "create" if creating else "update"
-        audit(action=f"{type(instance).__name__.lower()}.{action}", obj=instance, actor=actor,
-              changes=changes, ip=ip)
+        audit(
+            action=f"{type(instance).__name__.lower()}.{action}",
+            obj=instance,
+            actor=actor,
+            changes=changes,
+            ip=ip,
+        )
     return instance

@@ -14,8 +14,10 @@ from routerapp.roles import ADMIN, APPROVER, OPERATOR, ROLES, VIEWER
 
 DEMO_PASSWORD = "routerapp-demo"
 # Real list prices, USD per 1M tokens (input, output).
-LIST_PRICES = {"gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
-               "gpt-4o": (Decimal("2.50"), Decimal("10.00"))}
+LIST_PRICES = {
+    "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
+    "gpt-4o": (Decimal("2.50"), Decimal("10.00")),
+}
 PRICES_FROM = date(2024, 7, 18)
 DEMO_PATHS = (("gpt-4o-mini", 0.7), ("gpt-4o", 0.3))
 
@@ -53,8 +55,12 @@ def demo_seed() -> dict[str, int]:
     for role in ROLES:
         Group.objects.get_or_create(name=role)
     users = 0
-    for username, role in (("admin", ADMIN), ("operator", OPERATOR), ("approver", APPROVER),
-                           ("viewer", VIEWER)):
+    for username, role in (
+        ("admin", ADMIN),
+        ("operator", OPERATOR),
+        ("approver", APPROVER),
+        ("viewer", VIEWER),
+    ):
         user, created = User.objects.get_or_create(
             username=username, defaults={"is_staff": role == ADMIN, "is_superuser": role == ADMIN}
         )
@@ -68,7 +74,9 @@ def demo_seed() -> dict[str, int]:
     )
     for model, (price_in, price_out) in LIST_PRICES.items():
         ModelPrice.objects.get_or_create(
-            provider=simulator, model=model, effective_from=PRICES_FROM,
+            provider=simulator,
+            model=model,
+            effective_from=PRICES_FROM,
             defaults={"input_per_million": price_in, "output_per_million": price_out},
         )
     goals = 0
@@ -78,9 +86,15 @@ def demo_seed() -> dict[str, int]:
         system_prompt = demo_data.system_prompt(slug)
         for model, weight in DEMO_PATHS:
             Path.objects.get_or_create(
-                goal=goal, name=model,
-                defaults={"provider": simulator, "model": model, "weight": weight,
-                          "system_prompt": system_prompt, "temperature": 0.0},
+                goal=goal,
+                name=model,
+                defaults={
+                    "provider": simulator,
+                    "model": model,
+                    "weight": weight,
+                    "system_prompt": system_prompt,
+                    "temperature": 0.0,
+                },
             )
         if goal.baseline_path_id is None:
             goal.baseline_path = goal.paths.get(name="gpt-4o")

@@ -14,7 +14,8 @@ from django.db import connection
 from routerapp.models import GOAL_WIDE, Goal, HourlyRollup, Path, Posterior
 
 _POSTERIOR_UPSERT = f"""
-INSERT INTO {Posterior._meta.db_table} AS p (goal_id, path_id, bucket, successes, failures, updated_at)
+INSERT INTO {Posterior._meta.db_table} AS p
+    (goal_id, path_id, bucket, successes, failures, updated_at)
 VALUES (%(goal)s, %(path)s, %(bucket)s, GREATEST(%(ds)s, 0), GREATEST(%(df)s, 0), now())
 ON CONFLICT (path_id, bucket) DO UPDATE SET
     successes = GREATEST(p.successes * {{decay}} + %(ds)s, 0),

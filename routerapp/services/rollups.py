@@ -35,7 +35,9 @@ def rollups_reconcile(*, since: datetime | None = None) -> int:
     Idempotent: running it twice gives the same rows. Returns how many rollup rows now exist
     for the window.
     """
-    start = (since or timezone.now() - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    start = (since or timezone.now() - timedelta(hours=2)).replace(
+        minute=0, second=0, microsecond=0
+    )
     with transaction.atomic():
         # Lock the window's rollups against the live upserts while they are rebuilt.
         with connection.cursor() as cursor:

@@ -12,9 +12,11 @@ an upstream call is in flight:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -29,12 +31,25 @@ from django.utils import timezone
 
 from routerapp import engine
 from routerapp.errors import ConfigurationError, InvalidRequest, UpstreamFailed
-from routerapp.expressions import CompiledExpression, ExpressionError, compile_expression, plain_view
+from routerapp.expressions import (
+    CompiledExpression,
+    ExpressionError,
+    compile_expression,
+    plain_view,
+)
 from routerapp.features import Features, compute_features
 from routerapp.models import GOAL_WIDE, ApiKey, Goal, Outcome, Path, Posterior, RoutingDecision
 from routerapp.models.goals import RESPONSE_NAMES
+from routerapp.models.traffic import new_request_id
 from routerapp.providers.circuit import CircuitBreaker
-from routerapp.providers.client import ProviderConfig, ProviderResult, chat
+from routerapp.providers.client import (
+    ProviderConfig,
+    ProviderResult,
+    chat,
+    chat_stream,
+    estimate_prompt_tokens,
+    estimate_tokens,
+)
 from routerapp.providers.errors import ProviderError
 from routerapp.selectors.goals import path_list_enabled, price_get
 from routerapp.services.learning import posterior_apply_outcome, rollup_add
@@ -84,6 +99,8 @@ class RoutePlan:
     api_key_id: int | None
     messages: list[dict[str, Any]]
     passthrough: dict[str, Any]
+    # Known before the call so a streamed answer can carry it in its headers.
+    request_id: str = field(default_factory=new_request_id)
 
     @property
     def ordered_paths(self) -> list[PathPlan]:
@@ -118,6 +135,9 @@ class ExecutionResult:
     result: ProviderResult | None
     attempts: list[Attempt] = field(default_factory=list)
     latency_ms: float = 0.0
+    # Streaming only: the open upstream stream and its first chunk.
+    first_chunk: dict[str, Any] | None = None
+    chunks: AsyncIterator[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -206,17 +226,26 @@ def _rank(arms: list[engine.Arm], goal: Goal, bucket: str) -> engine.Ranking:
     config = goal.engine_config()
     with _rng_lock:  # numpy Generators are not thread-safe
         try:
-            return engine.rank_paths(arms, config=config, rng=_rng, state=state, bucket=bucket or None)
+            return engine.rank_paths(
+                arms, config=config, rng=_rng, state=state, bucket=bucket or None
+            )
         except engine.InvalidCost:
             # No prices known: cost-aware objectives have nothing to trade; route on success.
             return engine.rank_paths(
-                arms, config=goal.engine_config(objective="success"), rng=_rng, bucket=bucket or None
+                arms,
+                config=goal.engine_config(objective="success"),
+                rng=_rng,
+                bucket=bucket or None,
             )
 
 
 def route_plan(
-    *, goal: Goal, api_key: ApiKey | None, messages: list[dict[str, Any]],
-    metadata: dict[str, Any] | None, passthrough: dict[str, Any],
+    *,
+    goal: Goal,
+    api_key: ApiKey | None,
+    messages: list[dict[str, Any]],
+    metadata: dict[str, Any] | None,
+    passthrough: dict[str, Any],
 ) -> RoutePlan:
     if goal.status != Goal.Status.ACTIVE:
         raise ConfigurationError(f"Goal '{goal.slug}' is paused.")
@@ -233,7 +262,10 @@ def route_plan(
         raise InvalidRequest(str(error), param="messages") from error
     bucket = bucket_for(goal, features)
     arms = arms_for(
-        goal, plans, weights={p.id: p for p in paths}, bucket=bucket,
+        goal,
+        plans,
+        weights={p.id: p for p in paths},
+        bucket=bucket,
         prompt_tokens=features.prompt_tokens,
     )
     ranking = _rank(arms, goal, bucket)
@@ -271,31 +303,65 @@ def upstream_messages(plan: PathPlan, messages: list[dict[str, Any]]) -> list[di
     return [{"role": "system", "content": plan.system_prompt}, *messages]
 
 
-async def route_execute(plan: RoutePlan) -> ExecutionResult:
-    """Call the ranked paths in order until one answers; record every attempt."""
+async def route_execute(plan: RoutePlan, *, stream: bool = False) -> ExecutionResult:
+    """Call the ranked paths in order until one answers; record every attempt.
+
+    With `stream=True` the result holds an open chunk stream whose first chunk has already
+    arrived, so a path that fails before answering still falls back to the next one.
+    """
     execution = ExecutionResult(path=None, result=None)
     started = time.perf_counter()
     for path in plan.ordered_paths:
         breaker_key = f"provider:{path.provider.id}"
         if not breaker.allow(breaker_key):
             execution.attempts.append(
-                Attempt(path.id, path.name, path.model, ok=False, latency_ms=0.0, skipped=True,
-                        error={"kind": "circuit_open", "message": "provider cooling down"})
+                Attempt(
+                    path.id,
+                    path.name,
+                    path.model,
+                    ok=False,
+                    latency_ms=0.0,
+                    skipped=True,
+                    error={"kind": "circuit_open", "message": "provider cooling down"},
+                )
             )
             continue
         attempt_started = time.perf_counter()
+        arguments = {
+            "model": path.model,
+            "messages": upstream_messages(path, plan.messages),
+            "params": {**path.params, **plan.passthrough},
+        }
         try:
-            result = await chat(
-                path.provider,
-                model=path.model,
-                messages=upstream_messages(path, plan.messages),
-                params={**path.params, **plan.passthrough},
+            if stream:
+                chunks = chat_stream(path.provider, **arguments)
+                execution.first_chunk = await chunks.__anext__()
+                execution.chunks = chunks
+                result = None
+            else:
+                result = await chat(path.provider, **arguments)
+        except StopAsyncIteration:
+            error = ProviderError(
+                f"{path.provider.name}: empty stream", kind="invalid_response", retryable=True
             )
+            execution.attempts.append(
+                Attempt(
+                    path.id, path.name, path.model, ok=False, latency_ms=0.0, error=error.to_dict()
+                )
+            )
+            breaker.record_failure(breaker_key)
+            continue
         except ProviderError as error:
             latency = (time.perf_counter() - attempt_started) * 1000
             execution.attempts.append(
-                Attempt(path.id, path.name, path.model, ok=False, latency_ms=latency,
-                        error=error.to_dict())
+                Attempt(
+                    path.id,
+                    path.name,
+                    path.model,
+                    ok=False,
+                    latency_ms=latency,
+                    error=error.to_dict(),
+                )
             )
             if error.retryable:
                 breaker.record_failure(breaker_key)
@@ -303,13 +369,57 @@ async def route_execute(plan: RoutePlan) -> ExecutionResult:
             break  # the request itself is at fault: another path would refuse it too
         breaker.record_success(breaker_key)
         execution.attempts.append(
-            Attempt(path.id, path.name, path.model, ok=True,
-                    latency_ms=(time.perf_counter() - attempt_started) * 1000)
+            Attempt(
+                path.id,
+                path.name,
+                path.model,
+                ok=True,
+                latency_ms=(time.perf_counter() - attempt_started) * 1000,
+            )
         )
         execution.path, execution.result = path, result
         break
     execution.latency_ms = (time.perf_counter() - started) * 1000
     return execution
+
+
+def assemble_stream(chunks: list[dict[str, Any]], plan: RoutePlan) -> ProviderResult:
+    """A ChatCompletion-shaped dict from streamed chunks, so a stream is costed and judged
+    exactly like a non-streamed answer."""
+    content: list[str] = []
+    finish_reason = None
+    usage: dict[str, Any] = {}
+    head: dict[str, Any] = chunks[0] if chunks else {}
+    for chunk in chunks:
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                content.append(str(delta["content"]))
+            finish_reason = choice.get("finish_reason") or finish_reason
+        usage = chunk.get("usage") or usage
+    text = "".join(content)
+    response = {
+        "id": head.get("id"),
+        "object": "chat.completion",
+        "created": head.get("created"),
+        "model": head.get("model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": usage,
+    }
+    prompt_tokens = usage.get("prompt_tokens") or estimate_prompt_tokens(plan.messages)
+    completion_tokens = usage.get("completion_tokens") or estimate_tokens(text)
+    return ProviderResult(
+        response=response,
+        prompt_tokens=int(prompt_tokens),
+        completion_tokens=int(completion_tokens),
+        latency_ms=0.0,
+    )
 
 
 # --------------------------------------------------------------------------- 3. record
@@ -360,17 +470,22 @@ def _reason(plan: RoutePlan, execution: ExecutionResult) -> str:
     return RoutingDecision.Reason.THOMPSON
 
 
-def decision_record(*, plan: RoutePlan, execution: ExecutionResult) -> tuple[RoutingDecision, float | None]:
+def decision_record(
+    *, plan: RoutePlan, execution: ExecutionResult
+) -> tuple[RoutingDecision, float | None]:
     """Store the decision, its automatic outcome and what the router learns, atomically."""
     now = timezone.now()
     result, path = execution.result, execution.path
     tokens_in = result.prompt_tokens if result else 0
     tokens_out = result.completion_tokens if result else 0
     cost = path.cost(tokens_in, tokens_out) if path else Decimal(0)
-    baseline_cost = plan.baseline.cost(tokens_in, tokens_out) if (plan.baseline and path) else Decimal(0)
+    baseline_cost = (
+        plan.baseline.cost(tokens_in, tokens_out) if (plan.baseline and path) else Decimal(0)
+    )
     value, note = success_when_check(plan.success_when, result.response) if result else (None, "")
     with transaction.atomic():
         decision = RoutingDecision.objects.create(
+            request_id=plan.request_id,
             goal_id=plan.goal_id,
             path_id=path.id if path else None,
             bucket=plan.bucket,
@@ -378,8 +493,11 @@ def decision_record(*, plan: RoutePlan, execution: ExecutionResult) -> tuple[Rou
             objective=plan.ranking.objective,
             ranking=[int(path_id) for path_id in plan.ranking.order],
             samples=plan.ranking.samples,
-            explanation={**plan.ranking.details, "reference_quality": plan.ranking.reference_quality,
-                         "engine_reason": plan.ranking.reason},
+            explanation={
+                **plan.ranking.details,
+                "reference_quality": plan.ranking.reference_quality,
+                "engine_reason": plan.ranking.reason,
+            },
             features=plan.features.as_names(),
             attempts=[attempt.as_dict() for attempt in execution.attempts],
             tokens_in=tokens_in,
@@ -395,13 +513,23 @@ def decision_record(*, plan: RoutePlan, execution: ExecutionResult) -> tuple[Rou
         )
         rollup_path = path.id if path else int(plan.ranking.order[0])
         rollup_add(
-            goal_id=plan.goal_id, path_id=rollup_path, at=now, requests=1,
-            failed=0 if path else 1, spend=cost, baseline=baseline_cost,
-            latency_ms=execution.latency_ms, tokens_in=tokens_in, tokens_out=tokens_out,
+            goal_id=plan.goal_id,
+            path_id=rollup_path,
+            at=now,
+            requests=1,
+            failed=0 if path else 1,
+            spend=cost,
+            baseline=baseline_cost,
+            latency_ms=execution.latency_ms,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
         )
         if value is not None and path is not None:
             Outcome.objects.create(
-                decision=decision, value=value, source=Outcome.Source.SUCCESS_WHEN, note=note,
+                decision=decision,
+                value=value,
+                source=Outcome.Source.SUCCESS_WHEN,
+                note=note,
                 reported_at=now,
             )
             learn_from_outcome(decision=decision, value=value, previous=None)
@@ -414,19 +542,28 @@ def learn_from_outcome(*, decision: RoutingDecision, value: float, previous: flo
     goal = Goal.objects.select_for_update().get(id=decision.goal_id)
     d_successes, d_failures = engine.outcome_delta(value, previous)
     posterior_apply_outcome(
-        goal=goal, path_id=decision.path_id, bucket=decision.bucket,
-        d_successes=d_successes, d_failures=d_failures,
+        goal=goal,
+        path_id=decision.path_id,
+        bucket=decision.bucket,
+        d_successes=d_successes,
+        d_failures=d_failures,
     )
     rollup_add(
-        goal_id=goal.id, path_id=decision.path_id, at=decision.created_at,
-        outcomes=1 if previous is None else 0, success=value - (previous or 0.0),
+        goal_id=goal.id,
+        path_id=decision.path_id,
+        at=decision.created_at,
+        outcomes=1 if previous is None else 0,
+        success=value - (previous or 0.0),
     )
     reference = decision.explanation.get("reference_quality")
     if previous is None and reference is not None:
         state = engine.controller_observe(
             engine.ControllerState.from_dict(goal.controller_state),
-            config=goal.engine_config(), value=value, reference_quality=float(reference),
-            bucket=decision.bucket or None, chosen_path=str(decision.path_id),
+            config=goal.engine_config(),
+            value=value,
+            reference_quality=float(reference),
+            bucket=decision.bucket or None,
+            chosen_path=str(decision.path_id),
         )
         Goal.objects.filter(id=goal.id).update(controller_state=state.to_dict())
 
@@ -440,12 +577,19 @@ def upstream_failure(decision: RoutingDecision) -> UpstreamFailed:
 
 
 async def completion_create(
-    *, goal: Goal, api_key: ApiKey | None, messages: list[dict[str, Any]],
-    metadata: dict[str, Any] | None = None, passthrough: dict[str, Any] | None = None,
+    *,
+    goal: Goal,
+    api_key: ApiKey | None,
+    messages: list[dict[str, Any]],
+    metadata: dict[str, Any] | None = None,
+    passthrough: dict[str, Any] | None = None,
 ) -> tuple[RoutePlan, ExecutionResult, RoutingDecision]:
-    """Plan, call upstream, record. Raises UpstreamFailed (after recording) when every path failed."""
+    """Plan, call upstream, record; raises UpstreamFailed (once recorded) if every path fails."""
     plan = await sync_to_async(route_plan)(
-        goal=goal, api_key=api_key, messages=messages, metadata=metadata,
+        goal=goal,
+        api_key=api_key,
+        messages=messages,
+        metadata=metadata,
         passthrough=passthrough or {},
     )
     execution = await route_execute(plan)
@@ -453,3 +597,99 @@ async def completion_create(
     if execution.result is None or execution.path is None:
         raise upstream_failure(decision)
     return plan, execution, decision
+
+
+def router_facts(plan: RoutePlan, decision: RoutingDecision, path: PathPlan) -> dict[str, Any]:
+    """The `router` object of a response: what was chosen, why, and what it cost."""
+    return {
+        "request_id": decision.request_id,
+        "goal": plan.goal_slug,
+        "path": path.name,
+        "model": path.model,
+        "reason": decision.reason,
+        "bucket": plan.bucket,
+        "cost_usd": float(decision.cost),
+        "baseline_cost_usd": float(decision.baseline_cost),
+        "simulated": path.simulated,
+    }
+
+
+def _sse(payload: dict[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"data: {data}\n\n".encode()
+
+
+async def completion_stream(
+    *,
+    goal: Goal,
+    api_key: ApiKey | None,
+    messages: list[dict[str, Any]],
+    metadata: dict[str, Any] | None = None,
+    passthrough: dict[str, Any] | None = None,
+) -> tuple[RoutePlan, PathPlan, AsyncIterator[bytes]]:
+    """Like `completion_create`, streamed: returns the plan, the answering path and an iterator
+    of server-sent events. The decision is recorded when the stream ends (also when the client
+    goes away early); the last event before `[DONE]` carries usage and the `router` object."""
+    plan = await sync_to_async(route_plan)(
+        goal=goal,
+        api_key=api_key,
+        messages=messages,
+        metadata=metadata,
+        passthrough=passthrough or {},
+    )
+    execution = await route_execute(plan, stream=True)
+    if execution.chunks is None or execution.path is None or execution.first_chunk is None:
+        decision, _ = await sync_to_async(decision_record)(plan=plan, execution=execution)
+        raise upstream_failure(decision)
+    return plan, execution.path, _stream_events(plan, execution)
+
+
+async def _stream_events(plan: RoutePlan, execution: ExecutionResult) -> AsyncIterator[bytes]:
+    assert execution.chunks is not None
+    assert execution.first_chunk is not None
+    assert execution.path is not None
+    started = time.perf_counter()
+    collected = [execution.first_chunk]
+    usage_chunk: dict[str, Any] | None = None
+    finished = False
+    try:
+        if execution.first_chunk.get("choices"):
+            yield _sse(execution.first_chunk)
+        async for chunk in execution.chunks:
+            collected.append(chunk)
+            if chunk.get("usage") and not chunk.get("choices"):
+                usage_chunk = chunk  # sent last, with the router facts added
+                continue
+            yield _sse(chunk)
+        finished = True
+    except ProviderError as error:
+        execution.attempts.append(
+            Attempt(
+                execution.path.id,
+                execution.path.name,
+                execution.path.model,
+                ok=False,
+                latency_ms=0.0,
+                error=error.to_dict(),
+            )
+        )
+        yield _sse({"error": {"type": "upstream_error", "message": error.message}})
+    finally:
+        execution.latency_ms += (time.perf_counter() - started) * 1000
+        execution.result = assemble_stream(collected, plan)
+        if not finished:
+            # The client left or upstream broke: still record what was answered and paid for.
+            await sync_to_async(decision_record)(plan=plan, execution=execution)
+    if finished:
+        decision, _ = await sync_to_async(decision_record)(plan=plan, execution=execution)
+        last = dict(
+            usage_chunk
+            or {
+                "id": execution.first_chunk.get("id"),
+                "object": "chat.completion.chunk",
+                "choices": [],
+            }
+        )
+        last["router"] = router_facts(plan, decision, execution.path)
+        yield _sse(last)
+        yield _sse("[DONE]")

@@ -17,8 +17,9 @@ def client_for(base: str, key: str) -> openai.OpenAI:
 
 
 def test_completion_returns_answer_with_routing_headers_and_router_object(live: str) -> None:
-    goal = make_goal(slug="email_classification",
-                     success_when="response.choices[0].finish_reason == 'stop'")
+    goal = make_goal(
+        slug="email_classification", success_when="response.choices[0].finish_reason == 'stop'"
+    )
     _, key = make_api_key()
 
     raw = client_for(live, key).chat.completions.with_raw_response.create(
@@ -37,24 +38,36 @@ def test_completion_returns_answer_with_routing_headers_and_router_object(live: 
     assert router["model"] in {"gpt-4o-mini", "gpt-4o"}
     assert router["reason"] in {"thompson", "exploration"}
     assert router["simulated"] is True
-    assert decision.cost > 0 and decision.baseline_cost >= decision.cost
-    assert decision.tokens_in > 0 and decision.tokens_out > 0
+    assert decision.cost > 0
+    assert decision.baseline_cost >= decision.cost
+    assert decision.tokens_in > 0
+    assert decision.tokens_out > 0
     assert set(decision.samples) == {str(path.id) for path in goal.paths.all()}
     # success_when produced the automatic outcome and the posterior learned it, atomically.
     outcome = Outcome.objects.get(decision=decision)
-    assert outcome.source == "success_when" and outcome.value == 1.0
+    assert outcome.source == "success_when"
+    assert outcome.value == 1.0
     goal_wide = Posterior.objects.get(path=decision.path, bucket="")
-    assert goal_wide.successes == pytest.approx(1.0) and goal_wide.failures == 0
+    assert goal_wide.successes == pytest.approx(1.0)
+    assert goal_wide.failures == 0
 
 
 def test_goal_can_be_named_by_header_or_goal_field(live: str) -> None:
     make_goal(slug="triage")
     _, key = make_api_key()
     headers = {"Authorization": f"Bearer {key}"}
-    by_header = httpx.post(f"{live}/v1/chat/completions", headers={**headers, "X-Router-Goal": "triage"},
-                           json={"model": "anything", "messages": MESSAGES}, timeout=30)
-    by_field = httpx.post(f"{live}/v1/chat/completions", headers=headers,
-                          json={"goal": "triage", "messages": MESSAGES}, timeout=30)
+    by_header = httpx.post(
+        f"{live}/v1/chat/completions",
+        headers={**headers, "X-Router-Goal": "triage"},
+        json={"model": "anything", "messages": MESSAGES},
+        timeout=30,
+    )
+    by_field = httpx.post(
+        f"{live}/v1/chat/completions",
+        headers=headers,
+        json={"goal": "triage", "messages": MESSAGES},
+        timeout=30,
+    )
     assert by_header.status_code == 200, by_header.text
     assert by_field.status_code == 200, by_field.text
     assert by_field.json()["router"]["goal"] == "triage"
@@ -62,7 +75,9 @@ def test_goal_can_be_named_by_header_or_goal_field(live: str) -> None:
 
 def test_falls_back_to_next_path_when_upstream_returns_500(live: str) -> None:
     broken = make_provider(name="broken-sim")
-    goal = make_goal(slug="fallback", models=("fail-500/gpt-4o-mini",), provider=broken, priced=False)
+    goal = make_goal(
+        slug="fallback", models=("fail-500/gpt-4o-mini",), provider=broken, priced=False
+    )
     healthy = make_provider()
     goal.paths.create(name="gpt-4o", provider=healthy, model="gpt-4o", weight=0.1)
     _, key = make_api_key()
@@ -77,7 +92,8 @@ def test_falls_back_to_next_path_when_upstream_returns_500(live: str) -> None:
     fallbacks = [d for d in decisions if d.reason == "fallback"]
     assert fallbacks, "with weight 0.9 on the broken path, some call must have tried it first"
     first = fallbacks[0].attempts
-    assert first[0]["ok"] is False and first[0]["error"]["kind"] == "server_error"
+    assert first[0]["ok"] is False
+    assert first[0]["error"]["kind"] == "server_error"
     assert first[-1]["ok"] is True
 
 
@@ -96,8 +112,12 @@ def test_falls_back_when_upstream_times_out(live: str) -> None:
 
 
 def test_every_path_failing_answers_502_with_attempts_and_records_the_decision(live: str) -> None:
-    make_goal(slug="doomed", models=("fail-500/gpt-4o-mini", "fail-429/gpt-4o"), priced=False,
-              provider=make_provider(name="doomed-sim"))
+    make_goal(
+        slug="doomed",
+        models=("fail-500/gpt-4o-mini", "fail-429/gpt-4o"),
+        priced=False,
+        provider=make_provider(name="doomed-sim"),
+    )
     _, key = make_api_key()
 
     with pytest.raises(openai.APIStatusError) as caught:
@@ -108,7 +128,8 @@ def test_every_path_failing_answers_502_with_attempts_and_records_the_decision(l
     assert error["type"] == "upstream_error"
     assert len(error["attempts"]) == 2
     decision = RoutingDecision.objects.get(request_id=error["request_id"])
-    assert decision.status == "failed" and decision.path is None
+    assert decision.status == "failed"
+    assert decision.path is None
     assert not Outcome.objects.filter(decision=decision).exists()
 
 
@@ -136,8 +157,11 @@ def test_unknown_goal_is_404_in_openai_format(live: str) -> None:
 def test_missing_or_wrong_key_is_401(live: str, header: str | None) -> None:
     make_goal(slug="g1")
     headers = {"Authorization": header} if header else {}
-    response = httpx.post(f"{live}/v1/chat/completions", headers=headers,
-                          json={"model": "goal/g1", "messages": MESSAGES})
+    response = httpx.post(
+        f"{live}/v1/chat/completions",
+        headers=headers,
+        json={"model": "goal/g1", "messages": MESSAGES},
+    )
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
 
@@ -177,16 +201,27 @@ def test_key_not_allowed_for_goal_is_403(live: str) -> None:
         (b'{"model": "goal/g1", "messages": "hi"}', "messages"),
         (b'{"model": "goal/g1", "messages": []}', "messages"),
         (b'{"model": "goal/g1", "messages": [{"role": 1, "content": "x"}]}', "messages[0].role"),
-        (b'{"model": "goal/g1", "messages": [{"role": "user", "content": 5}]}', "messages[0].content"),
-        (b'{"model": "goal/g1", "messages": [{"role": "user", "content": "x"}], "metadata": 3}', "metadata"),
+        (
+            b'{"model": "goal/g1", "messages": [{"role": "user", "content": 5}]}',
+            "messages[0].content",
+        ),
+        (
+            b'{"model": "goal/g1", "messages": [{"role": "user", "content": "x"}], "metadata": 3}',
+            "metadata",
+        ),
         (b'{"messages": [{"role": "user", "content": "x"}]}', "model"),
     ],
 )
-def test_malformed_bodies_are_400_and_record_nothing(live: str, body: bytes, param: str | None) -> None:
+def test_malformed_bodies_are_400_and_record_nothing(
+    live: str, body: bytes, param: str | None
+) -> None:
     make_goal(slug="g1")
     _, key = make_api_key()
-    response = httpx.post(f"{live}/v1/chat/completions", content=body,
-                          headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    response = httpx.post(
+        f"{live}/v1/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error"
@@ -199,8 +234,11 @@ def test_body_over_the_limit_is_413(live: str, settings: object) -> None:
     make_goal(slug="g1")
     _, key = make_api_key()
     big = [{"role": "user", "content": "x" * 5_000}]
-    response = httpx.post(f"{live}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                          json={"model": "goal/g1", "messages": big})
+    response = httpx.post(
+        f"{live}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "goal/g1", "messages": big},
+    )
     assert response.status_code == 413
     assert RoutingDecision.objects.count() == 0
 
@@ -214,8 +252,9 @@ def test_models_lists_the_goals_a_key_may_call(live: str) -> None:
 
 
 def test_provider_key_is_never_returned(live: str) -> None:
-    provider = make_provider(name="real", kind=Provider.Kind.OPENAI_COMPATIBLE,
-                             base_url="https://example.invalid/v1")
+    provider = make_provider(
+        name="real", kind=Provider.Kind.OPENAI_COMPATIBLE, base_url="https://example.invalid/v1"
+    )
     provider.set_api_key("sk-secret-value")
     provider.save()
     _, key = make_api_key(scopes=("read",))
@@ -223,3 +262,44 @@ def test_provider_key_is_never_returned(live: str) -> None:
     assert response.status_code == 200
     assert "sk-secret-value" not in response.text
     assert response.json()["results"][0]["has_api_key"] is True
+
+
+def test_streamed_completion_records_usage_and_cost(live: str) -> None:
+    make_goal(slug="streamy", success_when="response.choices[0].finish_reason == 'stop'")
+    _, key = make_api_key()
+
+    stream = client_for(live, key).chat.completions.create(
+        model="goal/streamy", messages=MESSAGES, stream=True
+    )
+    chunks = list(stream)
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    last = chunks[-1].model_dump()
+    assert text
+    decision = RoutingDecision.objects.get(request_id=last["router"]["request_id"])
+    assert decision.response_text == text
+    assert decision.tokens_out > 0
+    assert decision.cost > 0
+    assert last["usage"]["completion_tokens"] == decision.tokens_out
+    assert Outcome.objects.get(decision=decision).value == 1.0
+
+
+def test_streamed_completion_falls_back_before_the_first_byte(live: str) -> None:
+    goal = make_goal(
+        slug="streamfall",
+        models=("fail-500/gpt-4o-mini",),
+        priced=False,
+        provider=make_provider(name="broken-stream"),
+    )
+    goal.paths.create(name="gpt-4o", provider=make_provider(), model="gpt-4o", weight=0.01)
+    _, key = make_api_key()
+
+    chunks = list(
+        client_for(live, key).chat.completions.create(
+            model="goal/streamfall", messages=MESSAGES, stream=True
+        )
+    )
+
+    decision = RoutingDecision.objects.get(goal=goal)
+    assert decision.path.model == "gpt-4o"
+    assert chunks[-1].model_dump()["router"]["path"] == "gpt-4o"

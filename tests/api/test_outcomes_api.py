@@ -13,8 +13,9 @@ from tests.builders import make_api_key, make_goal
 def decision(db: None) -> RoutingDecision:
     goal = make_goal(slug="email_classification")
     path = goal.paths.first()
-    return RoutingDecision.objects.create(goal=goal, path=path, reason="thompson",
-                                          objective="cost_at_quality", ranking=[path.id])
+    return RoutingDecision.objects.create(
+        goal=goal, path=path, reason="thompson", objective="cost_at_quality", ranking=[path.id]
+    )
 
 
 def api(scopes: tuple[str, ...] = ("outcomes",), goals: tuple = ()) -> APIClient:
@@ -29,11 +30,16 @@ def goal_wide(decision: RoutingDecision) -> Posterior:
 
 
 def test_reporting_success_moves_the_posterior(decision: RoutingDecision) -> None:
-    response = api().post("/api/v1/outcomes", {"request_id": decision.request_id, "outcome": "success"},
-                          format="json")
+    response = api().post(
+        "/api/v1/outcomes", {"request_id": decision.request_id, "outcome": "success"}, format="json"
+    )
     assert response.status_code == 201
-    assert response.json() == {"request_id": decision.request_id, "value": 1.0, "source": "api",
-                               "changed": True}
+    assert response.json() == {
+        "request_id": decision.request_id,
+        "value": 1.0,
+        "source": "api",
+        "changed": True,
+    }
     posterior = goal_wide(decision)
     assert (posterior.successes, posterior.failures) == (1.0, 0.0)
 
@@ -43,7 +49,8 @@ def test_reporting_same_outcome_twice_changes_nothing(decision: RoutingDecision)
     body = {"request_id": decision.request_id, "outcome": "failure"}
     client.post("/api/v1/outcomes", body, format="json")
     again = client.post("/api/v1/outcomes", body, format="json")
-    assert again.status_code == 200 and again.json()["changed"] is False
+    assert again.status_code == 200
+    assert again.json()["changed"] is False
     posterior = goal_wide(decision)
     assert (posterior.successes, posterior.failures) == (0.0, 1.0)
     assert Outcome.objects.count() == 1
@@ -53,8 +60,12 @@ def test_changed_outcome_replaces_old_one_and_moves_posterior_by_difference(
     decision: RoutingDecision,
 ) -> None:
     client = api()
-    client.post("/api/v1/outcomes", {"request_id": decision.request_id, "outcome": "failure"}, format="json")
-    client.post("/api/v1/outcomes", {"request_id": decision.request_id, "score": 0.75}, format="json")
+    client.post(
+        "/api/v1/outcomes", {"request_id": decision.request_id, "outcome": "failure"}, format="json"
+    )
+    client.post(
+        "/api/v1/outcomes", {"request_id": decision.request_id, "score": 0.75}, format="json"
+    )
     posterior = goal_wide(decision)
     assert posterior.successes == pytest.approx(0.75)
     assert posterior.failures == pytest.approx(0.25)
@@ -62,7 +73,9 @@ def test_changed_outcome_replaces_old_one_and_moves_posterior_by_difference(
 
 
 def test_unknown_request_id_is_404(decision: RoutingDecision) -> None:
-    response = api().post("/api/v1/outcomes", {"request_id": "req_nope", "outcome": "success"}, format="json")
+    response = api().post(
+        "/api/v1/outcomes", {"request_id": "req_nope", "outcome": "success"}, format="json"
+    )
     assert response.status_code == 404
     assert not Posterior.objects.exists()
 
@@ -78,7 +91,9 @@ def test_unknown_request_id_is_404(decision: RoutingDecision) -> None:
         ({"request_id": "x", "outcome": "success", "score": 1}, "outcome"),
     ],
 )
-def test_bad_body_is_400_with_field_errors(decision: RoutingDecision, body: dict, field: str) -> None:
+def test_bad_body_is_400_with_field_errors(
+    decision: RoutingDecision, body: dict, field: str
+) -> None:
     response = api().post("/api/v1/outcomes", body, format="json")
     assert response.status_code == 400
     assert field in response.json()
@@ -103,15 +118,17 @@ def test_key_restricted_to_another_goal_is_403(decision: RoutingDecision) -> Non
 
 
 def test_missing_key_is_401(decision: RoutingDecision) -> None:
-    response = APIClient().post("/api/v1/outcomes", {"request_id": decision.request_id,
-                                                     "outcome": "success"}, format="json")
+    response = APIClient().post(
+        "/api/v1/outcomes", {"request_id": decision.request_id, "outcome": "success"}, format="json"
+    )
     assert response.status_code in (401, 403)
     assert not Outcome.objects.exists()
 
 
 def test_outcome_for_a_failed_call_is_refused(decision: RoutingDecision) -> None:
     RoutingDecision.objects.filter(id=decision.id).update(status="failed", path=None)
-    response = api().post("/api/v1/outcomes", {"request_id": decision.request_id, "outcome": "success"},
-                          format="json")
+    response = api().post(
+        "/api/v1/outcomes", {"request_id": decision.request_id, "outcome": "success"}, format="json"
+    )
     assert response.status_code == 400
     assert "request_id" in response.json()

@@ -20,8 +20,9 @@ def test_concurrent_reports_with_duplicates_lose_no_update() -> None:
     goal = make_goal(slug="busy")
     path = goal.paths.first()
     decisions = [
-        RoutingDecision.objects.create(goal=goal, path=path, reason="thompson",
-                                       objective="success", ranking=[path.id])
+        RoutingDecision.objects.create(
+            goal=goal, path=path, reason="thompson", objective="success", ranking=[path.id]
+        )
         for _ in range(DECISIONS)
     ]
     errors: list[BaseException] = []

@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--name", required=True)
-        parser.add_argument("--scopes", required=True, help="comma-separated: completions,outcomes,read,admin")
+        parser.add_argument(
+            "--scopes", required=True, help="comma-separated: completions,outcomes,read,admin"
+        )
         parser.add_argument("--goals", default="", help="comma-separated goal slugs (default: all)")
         parser.add_argument("--rate-limit", type=int, default=None, help="requests per minute")
 
@@ -26,8 +28,10 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown goals: {', '.join(sorted(missing))}")
         try:
             _, raw = api_key_create(
-                name=options["name"], scopes=[s for s in options["scopes"].split(",") if s],
-                goals=goals, rate_limit_per_minute=options["rate_limit"],
+                name=options["name"],
+                scopes=[s for s in options["scopes"].split(",") if s],
+                goals=goals,
+                rate_limit_per_minute=options["rate_limit"],
             )
         except RouterError as error:
             raise CommandError(error.message) from None

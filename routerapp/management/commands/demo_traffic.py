@@ -38,7 +38,9 @@ class Command(BaseCommand):
         _, raw_key = api_key_create(name=TRAFFIC_KEY_NAME, scopes=["completions", "outcomes"])
         base = options["base_url"].rstrip("/")
         client = openai.OpenAI(base_url=f"{base}/v1", api_key=raw_key, max_retries=0, timeout=60)
-        http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {raw_key}"}, timeout=30)
+        http = httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {raw_key}"}, timeout=30
+        )
         rng = np.random.default_rng(options["seed"])
         sent = correct = errors = 0
         try:
@@ -54,7 +56,8 @@ class Command(BaseCommand):
                         break
                     try:
                         reply = client.chat.completions.with_raw_response.create(
-                            model=f"goal/{prompt.goal}", messages=prompt.messages,
+                            model=f"goal/{prompt.goal}",
+                            messages=prompt.messages,
                         )
                     except openai.APIError as error:
                         errors += 1
@@ -64,14 +67,19 @@ class Command(BaseCommand):
                     completion = reply.parse()
                     answer = (completion.choices[0].message.content or "").strip()
                     ok = demo_data.is_correct(prompt, answer)
-                    http.post("/api/v1/outcomes", json={
-                        "request_id": reply.headers["X-Router-Request-Id"],
-                        "outcome": "success" if ok else "failure",
-                    })
+                    http.post(
+                        "/api/v1/outcomes",
+                        json={
+                            "request_id": reply.headers["X-Router-Request-Id"],
+                            "outcome": "success" if ok else "failure",
+                        },
+                    )
                     sent += 1
                     correct += ok
                     if sent % 100 == 0:
-                        self.stdout.write(f"demo traffic: {sent} calls, {correct / sent:.0%} correct")
+                        self.stdout.write(
+                            f"demo traffic: {sent} calls, {correct / sent:.0%} correct"
+                        )
                     time.sleep(options["delay"])
                 if not options["forever"]:
                     break
