@@ -135,6 +135,8 @@ def broker_url(*, prefer_local: bool) -> str:
 
 
 def base_environment(*, prefer_local: bool) -> dict[str, str]:
+    # WhiteNoise serves from the finders in development but warns when STATIC_ROOT is missing.
+    (ROOT / "staticfiles").mkdir(exist_ok=True)
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url(prefer_local=prefer_local)
     env["CELERY_BROKER_URL"] = broker_url(prefer_local=prefer_local)

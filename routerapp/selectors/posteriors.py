@@ -1,7 +1,8 @@
-"""Posterior reads: alpha, beta, mean, 95% interval and current traffic share per path/bucket."""
+"""Posterior reads: stored evidence as engine arms, and per-path summaries for pages and API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -9,8 +10,51 @@ import numpy as np
 from django.utils import timezone
 
 from routerapp import engine
-from routerapp.models import GOAL_WIDE, Goal, Posterior
+from routerapp.models import GOAL_WIDE, Goal, Path, Posterior
 from routerapp.selectors.goals import path_list_enabled, price_get
+
+Evidence = dict[tuple[int, str], tuple[float, float]]
+TYPICAL_PROMPT_TOKENS = 500
+
+
+def evidence_for_goal(*, goal: Goal, buckets: Iterable[str] | None = None) -> Evidence:
+    """(successes, failures) per (path id, bucket), decayed to now by the goal's half-life."""
+    now = timezone.now()
+    rows = Posterior.objects.filter(goal=goal)
+    if buckets is not None:
+        rows = rows.filter(bucket__in=set(buckets))
+    return {
+        (row.path_id, row.bucket): engine.decay(
+            (row.successes, row.failures),
+            half_life_seconds=goal.half_life_seconds,
+            elapsed_seconds=max((now - row.updated_at).total_seconds(), 0.0),
+        )
+        for row in rows
+    }
+
+
+def arms_for(
+    *, paths: list[Path], evidence: Evidence, bucket: str, expected_cost: Callable[[Path], float]
+) -> list[engine.Arm]:
+    """Engine arms: the bucket's evidence, with the goal-wide evidence for backoff."""
+    arms = []
+    for path in paths:
+        goal_s, goal_f = evidence.get((path.id, GOAL_WIDE), (0.0, 0.0))
+        s, f = evidence.get((path.id, bucket), (0.0, 0.0)) if bucket else (goal_s, goal_f)
+        arms.append(
+            engine.Arm(
+                path_id=str(path.id),
+                weight=path.weight,
+                expected_cost=expected_cost(path),
+                successes=s,
+                failures=f,
+                goal_successes=goal_s,
+                goal_failures=goal_f,
+                alpha0=path.alpha0,
+                beta0=path.beta0,
+            )
+        )
+    return arms
 
 
 @dataclass(frozen=True)
@@ -32,51 +76,33 @@ class PosteriorRow:
         return asdict(self)
 
 
+def typical_cost(path: Path) -> float:
+    """Expected USD of a typical call on the path, for shares shown outside a request."""
+    price = price_get(provider_id=path.provider_id, model=path.model, on=timezone.now().date())
+    if price is None:
+        return 0.0
+    tokens = price[0] * TYPICAL_PROMPT_TOKENS + price[1] * path.expected_output_tokens
+    return float(tokens / 1_000_000)
+
+
 def posterior_list_for_goal(*, goal: Goal, seed: int = 0) -> list[PosteriorRow]:
     """Rows for every enabled path in every bucket seen so far (goal-wide first).
 
-    alpha/beta include the prior the engine uses for the path (weight-derived or explicit).
+    alpha/beta are exactly what the engine samples (prior, weight, bucket backoff included).
     The share is a seeded Monte Carlo estimate of how often the engine picks the path now.
     """
     paths = path_list_enabled(goal=goal)
     if not paths:
         return []
-    now = timezone.now()
-    evidence: dict[tuple[int, str], tuple[float, float]] = {}
-    buckets = {GOAL_WIDE}
-    for row in Posterior.objects.filter(goal=goal):
-        evidence[(row.path_id, row.bucket)] = engine.decay(
-            (row.successes, row.failures),
-            half_life_seconds=goal.half_life_seconds,
-            elapsed_seconds=max((now - row.updated_at).total_seconds(), 0.0),
-        )
-        buckets.add(row.bucket)
-    weights = [path.weight for path in paths]
-    try:
-        weight_priors = engine.priors_from_weights(weights, strength=goal.prior_strength)
-    except engine.EngineError:
-        weight_priors = [(1.0, 1.0)] * len(paths)
-    config = goal.engine_config()
+    evidence = evidence_for_goal(goal=goal)
+    costs = {path.id: typical_cost(path) for path in paths}
     state = engine.ControllerState.from_dict(goal.controller_state)
     rows: list[PosteriorRow] = []
-    for bucket in sorted(buckets):
-        arms = []
-        for path in paths:
-            goal_s, goal_f = evidence.get((path.id, GOAL_WIDE), (0.0, 0.0))
-            s, f = evidence.get((path.id, bucket), (0.0, 0.0))
-            arms.append(
-                engine.Arm(
-                    path_id=str(path.id),
-                    weight=path.weight,
-                    expected_cost=_expected_cost(path),
-                    successes=s,
-                    failures=f,
-                    goal_successes=goal_s,
-                    goal_failures=goal_f,
-                    alpha0=path.alpha0,
-                    beta0=path.beta0,
-                )
-            )
+    for bucket in sorted({GOAL_WIDE} | {name for _, name in evidence}):
+        arms = arms_for(
+            paths=paths, evidence=evidence, bucket=bucket, expected_cost=lambda p: costs[p.id]
+        )
+        config = goal.engine_config()
         try:
             shares = engine.allocation_shares(
                 arms,
@@ -84,19 +110,15 @@ def posterior_list_for_goal(*, goal: Goal, seed: int = 0) -> list[PosteriorRow]:
                 rng=np.random.default_rng(seed),
                 state=state,
                 bucket=bucket or None,
-                draws=2000,
             )
-        except engine.InvalidCost:
+        except engine.InvalidCost:  # no prices: the router itself routes on success
+            config = goal.engine_config(objective="success")
             shares = engine.allocation_shares(
-                arms,
-                config=goal.engine_config(objective="success"),
-                rng=np.random.default_rng(seed),
-                bucket=bucket or None,
-                draws=2000,
+                arms, config=config, rng=np.random.default_rng(seed), bucket=bucket or None
             )
-        for path, arm, prior in zip(paths, arms, weight_priors, strict=True):
-            alpha0, beta0 = (path.alpha0, path.beta0) if path.alpha0 is not None else prior
-            alpha, beta = alpha0 + arm.successes, beta0 + arm.failures
+        parameters = engine.posterior_parameters(arms, config=config)
+        for path, arm in zip(paths, arms, strict=True):
+            alpha, beta = parameters[arm.path_id]
             mean, low, high = engine.posterior_summary(alpha, beta)
             rows.append(
                 PosteriorRow(
@@ -111,15 +133,7 @@ def posterior_list_for_goal(*, goal: Goal, seed: int = 0) -> list[PosteriorRow]:
                     mean=mean,
                     low=low,
                     high=high,
-                    share=shares.get(str(path.id), 0.0),
+                    share=shares.get(arm.path_id, 0.0),
                 )
             )
     return rows
-
-
-def _expected_cost(path: Any) -> float:
-    price = price_get(provider_id=path.provider_id, model=path.model, on=timezone.now().date())
-    if price is None:
-        return 0.0
-    # A typical call: 500 prompt tokens and the path's expected output length.
-    return float((price[0] * 500 + price[1] * path.expected_output_tokens) / 1_000_000)

@@ -38,7 +38,7 @@ from routerapp.expressions import (
     plain_view,
 )
 from routerapp.features import Features, compute_features
-from routerapp.models import GOAL_WIDE, ApiKey, Goal, Outcome, Path, Posterior, RoutingDecision
+from routerapp.models import GOAL_WIDE, ApiKey, Goal, Outcome, Path, RoutingDecision
 from routerapp.models.goals import RESPONSE_NAMES
 from routerapp.models.traffic import new_request_id
 from routerapp.providers.circuit import CircuitBreaker
@@ -52,6 +52,7 @@ from routerapp.providers.client import (
 )
 from routerapp.providers.errors import ProviderError
 from routerapp.selectors.goals import path_list_enabled, price_get
+from routerapp.selectors.posteriors import arms_for, evidence_for_goal
 from routerapp.services.learning import posterior_apply_outcome, rollup_add
 
 logger = logging.getLogger(__name__)
@@ -187,40 +188,6 @@ def bucket_for(goal: Goal, features: Features) -> str:
     return GOAL_WIDE
 
 
-def arms_for(
-    goal: Goal, paths: list[PathPlan], *, weights: dict[int, Path], bucket: str, prompt_tokens: int
-) -> list[engine.Arm]:
-    """Engine arms from the stored posteriors, decayed to now when the goal has a half-life."""
-    now = timezone.now()
-    evidence: dict[tuple[int, str], tuple[float, float]] = {}
-    for row in Posterior.objects.filter(goal=goal, bucket__in={bucket, GOAL_WIDE}):
-        elapsed = max((now - row.updated_at).total_seconds(), 0.0)
-        evidence[(row.path_id, row.bucket)] = engine.decay(
-            (row.successes, row.failures),
-            half_life_seconds=goal.half_life_seconds,
-            elapsed_seconds=elapsed,
-        )
-    arms = []
-    for plan in paths:
-        path = weights[plan.id]
-        goal_s, goal_f = evidence.get((plan.id, GOAL_WIDE), (0.0, 0.0))
-        s, f = evidence.get((plan.id, bucket), (0.0, 0.0)) if bucket else (goal_s, goal_f)
-        arms.append(
-            engine.Arm(
-                path_id=str(plan.id),
-                weight=path.weight,
-                expected_cost=float(plan.cost(prompt_tokens, path.expected_output_tokens)),
-                successes=s,
-                failures=f,
-                goal_successes=goal_s,
-                goal_failures=goal_f,
-                alpha0=path.alpha0,
-                beta0=path.beta0,
-            )
-        )
-    return arms
-
-
 def _rank(arms: list[engine.Arm], goal: Goal, bucket: str) -> engine.Ranking:
     state = engine.ControllerState.from_dict(goal.controller_state)
     config = goal.engine_config()
@@ -261,15 +228,16 @@ def route_plan(
     except ValueError as error:
         raise InvalidRequest(str(error), param="messages") from error
     bucket = bucket_for(goal, features)
+    by_id = {plan.id: plan for plan in plans}
     arms = arms_for(
-        goal,
-        plans,
-        weights={p.id: p for p in paths},
+        paths=paths,
+        evidence=evidence_for_goal(goal=goal, buckets={bucket, GOAL_WIDE}),
         bucket=bucket,
-        prompt_tokens=features.prompt_tokens,
+        expected_cost=lambda path: float(
+            by_id[path.id].cost(features.prompt_tokens, path.expected_output_tokens)
+        ),
     )
     ranking = _rank(arms, goal, bucket)
-    by_id = {plan.id: plan for plan in plans}
     baseline = None
     if goal.baseline_path_id is not None:
         baseline_path = goal.baseline_path
