@@ -63,7 +63,8 @@ def _embedded_postgres_url() -> str:
 
     data_dir = VAR / "pgdata"
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(data_dir), cleanup_mode=None)
+    # "stop": the server stops with this process (Ctrl-C on `make run`, the end of `make test`).
+    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
     _kept_alive.append(server)
     return f"postgres://postgres@{quote(str(data_dir), safe='')}/routerapp"
 
@@ -241,10 +242,11 @@ def run_demo(*, web_port: int, sim_port: int, traffic: bool) -> int:
                     stopping = True
             time.sleep(0.5)
     finally:
-        for child in children.values():
+        # Stop in reverse start order: traffic first, the web server and simulator last.
+        for child in reversed(children.values()):
             if child.poll() is None:
                 child.terminate()
-        for child in children.values():
+        for child in reversed(children.values()):
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -175,4 +175,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # One line per upstream request is noise at INFO; decisions are stored, not logged.
+    "loggers": {"httpx": {"level": "WARNING"}, "openai": {"level": "WARNING"}},
 }

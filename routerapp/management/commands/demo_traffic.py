@@ -67,13 +67,7 @@ class Command(BaseCommand):
                     completion = reply.parse()
                     answer = (completion.choices[0].message.content or "").strip()
                     ok = demo_data.is_correct(prompt, answer)
-                    http.post(
-                        "/api/v1/outcomes",
-                        json={
-                            "request_id": reply.headers["X-Router-Request-Id"],
-                            "outcome": "success" if ok else "failure",
-                        },
-                    )
+                    self._report(http, reply.headers["X-Router-Request-Id"], ok)
                     sent += 1
                     correct += ok
                     if sent % 100 == 0:
@@ -86,6 +80,13 @@ class Command(BaseCommand):
         finally:
             http.close()
         self.stdout.write(f"demo traffic: {sent} calls sent, {correct} correct, {errors} errors")
+
+    def _report(self, http: httpx.Client, request_id: str, ok: bool) -> None:
+        body = {"request_id": request_id, "outcome": "success" if ok else "failure"}
+        try:
+            http.post("/api/v1/outcomes", json=body).raise_for_status()
+        except httpx.HTTPError as error:  # the server is restarting or going away: keep going
+            self.stderr.write(f"outcome report failed: {error}")
 
     def _stop(self, *_: Any) -> None:
         self.stopping = True
