@@ -101,14 +101,20 @@ def goal_slug_from(request: HttpRequest, body: dict[str, Any]) -> str:
     )
 
 
-def _authorize(raw_key: str | None, slug: str) -> tuple[ApiKey, Goal]:
+def _authenticate(raw_key: str | None) -> ApiKey:
+    # Before the body is judged: a caller without a valid key learns nothing about the goals,
+    # and rejected bodies still count against the rate limit.
     key = api_key_authenticate(raw_key)
     api_key_check(key=key, scope=ApiKey.Scope.COMPLETIONS)
-    goal = goal_get(slug=slug)
-    api_key_check(key=key, scope=ApiKey.Scope.COMPLETIONS, goal=goal)
     api_key_throttle(key=key)
     api_key_touch(key=key)
-    return key, goal
+    return key
+
+
+def _goal_for(key: ApiKey, slug: str) -> Goal:
+    goal = goal_get(slug=slug)
+    api_key_check(key=key, scope=ApiKey.Scope.COMPLETIONS, goal=goal)
+    return goal
 
 
 @csrf_exempt
@@ -116,9 +122,9 @@ def _authorize(raw_key: str | None, slug: str) -> tuple[ApiKey, Goal]:
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     try:
         body = parse_body(request)
+        key = await sync_to_async(_authenticate)(bearer_token(request))
         messages = validate_messages(body)
-        slug = goal_slug_from(request, body)
-        key, goal = await sync_to_async(_authorize)(bearer_token(request), slug)
+        goal = await sync_to_async(_goal_for)(key, goal_slug_from(request, body))
         metadata = body.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidRequest("'metadata' must be an object.", param="metadata")

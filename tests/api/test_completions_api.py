@@ -303,3 +303,23 @@ def test_streamed_completion_falls_back_before_the_first_byte(live: str) -> None
     decision = RoutingDecision.objects.get(goal=goal)
     assert decision.path.model == "gpt-4o"
     assert chunks[-1].model_dump()["router"]["path"] == "gpt-4o"
+
+
+@pytest.mark.django_db
+def test_rate_limited_key_gets_429_past_its_limit() -> None:
+    from django.test import Client
+
+    make_goal(slug="g1", priced=False)
+    _, key = make_api_key(rate_limit_per_minute=2)
+    client = Client()
+    statuses = [
+        client.post(
+            "/v1/chat/completions",
+            data={"model": "goal/g1"},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+        ).status_code
+        for _ in range(3)
+    ]
+    # The first two pass the limiter (and fail validation: no messages); the third is throttled.
+    assert statuses == [400, 400, 429]
