@@ -21,6 +21,9 @@ traffic goes to the better (dearer) paths until D stops growing.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 from routerapp.engine.errors import InvalidOutcome
 from routerapp.engine.types import ControllerState, EngineConfig
 
@@ -29,6 +32,95 @@ def _check_unit(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
         raise InvalidOutcome(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
+
+
+_LOW, _HIGH = 1e-3, 1.0 - 1e-3
+
+
+def _logit(p: float) -> float:
+    p = _LOW if p < _LOW else _HIGH if p > _HIGH else p
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def path_offsets(evidence: Mapping[str, Mapping[str, tuple[float, float]]]) -> dict[str, float]:
+    """Logit offset of each path's success rate, estimated *within* buckets (additive model
+    logit p[path, bucket] = level[bucket] + offset[path]).
+
+    Pooled goal-wide rates are biased by the routing itself (the dear path is sent to the hard
+    buckets, the cheap one to the easy ones); comparing paths inside the same bucket is not.
+    Offsets are relative to the most observed path (0.0); a path never seen in a bucket shared
+    with it falls back to the pooled comparison.
+    """
+    totals: dict[str, list[float]] = {}
+    for paths in evidence.values():
+        for path, (n, v) in paths.items():
+            total = totals.setdefault(path, [0.0, 0.0])
+            total[0] += n
+            total[1] += v
+    if not totals:
+        return {}
+    anchor = max(sorted(totals), key=lambda path: totals[path][0])
+    pooled_anchor = _logit((totals[anchor][1] + 0.5) / (totals[anchor][0] + 1.0))
+    sums: dict[str, list[float]] = {path: [0.0, 0.0] for path in totals}
+    for paths in evidence.values():
+        base = paths.get(anchor)
+        if base is None or base[0] <= 0.0:
+            continue
+        base_logit = _logit((base[1] + 0.5) / (base[0] + 1.0))
+        for path, (n, v) in paths.items():
+            if path == anchor or n <= 0.0:
+                continue
+            weight = n * base[0] / (n + base[0])
+            sums[path][0] += weight * (_logit((v + 0.5) / (n + 1.0)) - base_logit)
+            sums[path][1] += weight
+    offsets = {}
+    for path, (n, v) in totals.items():
+        if path == anchor:
+            offsets[path] = 0.0
+        elif sums[path][1] > 0.0:
+            offsets[path] = sums[path][0] / sums[path][1]
+        else:
+            offsets[path] = _logit((v + 0.5) / (n + 1.0)) - pooled_anchor
+    return offsets
+
+
+def reference_estimate(
+    buckets: Mapping[str, tuple[int, float]],
+    evidence: Mapping[str, Mapping[str, tuple[float, float]]],
+    offsets: Mapping[str, float],
+    strength: float,
+) -> tuple[float, dict[str, float]]:
+    """(expected total of the best fixed path over the counted outcomes, its per-bucket
+    rates). Each path's rate in a bucket is its own record there, shrunk with `strength`
+    pseudo-outcomes towards level[bucket] + offset[path]; the bucket's level comes from
+    whichever paths were observed there. The best fixed path is the one with the highest total.
+    """
+    totals: dict[str, float] = dict.fromkeys(offsets, 0.0)
+    rates: dict[str, dict[str, float]] = {}
+    for key, (count, _) in buckets.items():
+        paths = evidence.get(key, {})
+        weight = 0.0
+        level = 0.0
+        for path, (n, v) in paths.items():
+            if n > 0.0:
+                level += n * (_logit((v + 0.5) / (n + 1.0)) - offsets.get(path, 0.0))
+                weight += n
+        level = level / weight if weight > 0.0 else 0.0
+        bucket_rates = {}
+        for path, offset in offsets.items():
+            n, v = paths.get(path, (0.0, 0.0))
+            rate = (v + strength * _sigmoid(level + offset)) / (n + strength)
+            bucket_rates[path] = rate
+            totals[path] += count * rate
+        rates[key] = bucket_rates
+    if not totals:
+        return 0.0, {}
+    best = max(sorted(totals), key=totals.__getitem__)
+    return totals[best], {key: bucket_rates[best] for key, bucket_rates in rates.items()}
 
 
 def controller_observe(
@@ -50,7 +142,29 @@ def controller_observe(
     reference_quality = _check_unit("reference_quality", reference_quality)
     deficit = state.deficit
     buckets = state.buckets
-    if config.objective == "cost_at_quality":
+    evidence = state.evidence
+    offsets = state.offsets
+    reference_total = state.reference_total
+    if config.objective == "cost_at_quality" and chosen_path is not None:
+        key = bucket or ""
+        count, _ = buckets.get(key, (0, reference_quality))
+        paths = dict(evidence.get(key, {}))
+        n, v = paths.get(chosen_path, (0.0, 0.0))
+        paths[chosen_path] = (n + 1.0, v + value)
+        evidence = {**evidence, key: paths}
+        offsets = path_offsets(evidence)
+        buckets = {**buckets, key: (count + 1, reference_quality)}
+        total, rates = reference_estimate(buckets, evidence, offsets, config.backoff_strength)
+        buckets = {k: (c, rates.get(k, r)) for k, (c, r) in buckets.items()}
+        target = config.quality_target
+        deficit += target * (total - reference_total) - value
+        reference_total = total
+        if config.controller_gain > 0.0:
+            start = 1.0 - target
+            low = (start - config.tolerance_max) / config.controller_gain
+            high = start / config.controller_gain
+            deficit = min(max(deficit, low), high)
+    elif config.objective == "cost_at_quality":
         key = bucket or ""
         count, previous = buckets.get(key, (0, reference_quality))
         target = config.quality_target
@@ -69,4 +183,7 @@ def controller_observe(
         value_sum=state.value_sum + value,
         reference_sum=state.reference_sum + reference_quality,
         buckets=buckets,
+        evidence=evidence,
+        offsets=offsets,
+        reference_total=reference_total,
     )

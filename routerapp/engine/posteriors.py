@@ -14,6 +14,8 @@ from numpy.typing import NDArray
 
 from routerapp.engine.errors import InvalidConfig, InvalidEvidence, InvalidOutcome
 
+_LOW, _HIGH = 1e-3, 1.0 - 1e-3  # rates are clipped here before taking logits
+
 
 def _check_outcome(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
@@ -79,22 +81,46 @@ def backoff_parameters(
     bucket: NDArray[np.float64],
     goal: NDArray[np.float64],
     strength: float,
+    level_sharing: float = 0.0,
+    offsets: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Bucket posterior with hierarchical backoff, vectorised over paths.
 
-    Each argument is an (n_paths, 2) array of (alpha-like, beta-like) columns: the prior
+    Each array argument is an (n_paths, 2) array of (alpha-like, beta-like) columns: the prior
     (alpha0, beta0), the bucket's (successes, failures) and the goal-wide (successes,
     failures). The evidence of the goal's other buckets (goal-wide minus this bucket's own) is
-    lent to the bucket as at most `strength` pseudo-outcomes at the other buckets' success rate:
+    lent to the bucket as at most `strength` pseudo-outcomes:
 
-        alpha = alpha0 + s + lent * s_other / n_other,   lent = min(strength, n_other)
-        beta  = beta0  + f + lent * f_other / n_other
+        alpha = alpha0 + s + lent * q,   beta = beta0 + f + lent * (1 - q),
+        lent = min(strength, n_other)
 
-    A bucket with little data is dominated by the lent goal-wide rate; one with much more than
-    `strength` outcomes stands on its own. With no bucket (goal-wide numbers passed twice) the
-    other buckets are empty and nothing is lent. Returns (alpha, beta) as an (n_paths, 2) array.
+    With `level_sharing` = 0, q is the path's own rate in the other buckets (paths backed off
+    independently). With `level_sharing` = a > 0 the paths are correlated through the bucket's
+    level (logit p[path, bucket] = level[bucket] + offset[path]): q = sigmoid(offset_i +
+    level_b), where level_b is read, leave-one-out, from the *other* paths' evidence in the
+    bucket (each shrunk by `a` pseudo-outcomes towards its other-bucket rate), weighted by
+    their outcome counts. `offsets` are the paths' logit offsets (the controller's within-bucket
+    estimates); None uses the logits of the other-bucket rates. So what is lent to a sparse
+    path is "this bucket's level plus the path's usual difference", and the difference between
+    paths, not each path's level, shrinks towards the goal's.
     """
     other = np.maximum(goal - bucket, 0.0)
-    other_total = other.sum(axis=1, keepdims=True)
-    lent = np.minimum(other_total, strength) / np.maximum(other_total, 1e-300)
-    return prior + bucket + lent * other
+    other_total = other.sum(axis=1)
+    lent = np.minimum(other_total, strength)
+    rate = other[:, 0] / np.maximum(other_total, 1e-300)
+    if level_sharing > 0.0:
+        own = bucket.sum(axis=1)
+        clipped = np.clip(rate, _LOW, _HIGH)
+        base = (np.log(clipped / (1.0 - clipped)) if offsets is None
+                else np.asarray(offsets, dtype=float))
+        usable = (own > 0.0) & (other_total > 0.0)
+        shrunk = np.clip((bucket[:, 0] + level_sharing * clipped) / (own + level_sharing),
+                         _LOW, _HIGH)
+        weights = np.where(usable, own, 0.0)
+        levels = np.where(usable, own * (np.log(shrunk / (1.0 - shrunk)) - base), 0.0)
+        rest = weights.sum() - weights
+        level = (levels.sum() - levels) / np.where(rest > 0.0, rest, 1.0)
+        shared = 1.0 / (1.0 + np.exp(-(base + level)))
+        rate = np.where(rest > 0.0, shared, rate)
+    rate = np.where(other_total > 0.0, rate, 0.0)
+    return prior + bucket + np.column_stack((lent * rate, lent * (1.0 - rate)))

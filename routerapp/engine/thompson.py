@@ -47,6 +47,7 @@ _NUMBERS = attrgetter(
 _EVIDENCE_NAMES = ("successes", "failures", "goal_successes", "goal_failures")
 _UPPER = np.array([np.finfo(float).max] * 2 + [MAX_EVIDENCE] * 4)
 _SMALL = 12
+_LOW, _HIGH = 1e-3, 1.0 - 1e-3  # rates are clipped here before taking logits
 
 
 class _Prepared:
@@ -129,28 +130,63 @@ def _prior_array(
 
 
 def _posterior_small(
-    rows: list[tuple[float, ...]], prior: tuple[tuple[float, float], ...], strength: float
+    rows: list[tuple[float, ...]], prior: tuple[tuple[float, float], ...], strength: float,
+    level_sharing: float = 0.0, offsets: list[float] | None = None,
 ) -> tuple[list[float], list[float]]:
     """`backoff_parameters` in plain floats: for a handful of paths numpy's per-operation
     overhead (~1 us per ufunc) dominates the arithmetic. Tests check both agree."""
-    alpha, beta = [], []
-    for (_, _, successes, failures, goal_successes, goal_failures), (alpha0, beta0) in zip(
-        rows, prior, strict=True
-    ):
+    others = []
+    levels: list[float] = []
+    weights = []
+    for _, _, successes, failures, goal_successes, goal_failures in rows:
         other_successes = goal_successes - successes
         other_successes = other_successes if other_successes > 0.0 else 0.0
         other_failures = goal_failures - failures
         other_failures = other_failures if other_failures > 0.0 else 0.0
         other_total = other_successes + other_failures
-        lent = (strength if strength < other_total else other_total) / (
-            other_total if other_total > 0.0 else 1e-300
-        )
-        alpha.append(alpha0 + successes + lent * other_successes)
-        beta.append(beta0 + failures + lent * other_failures)
+        others.append((other_successes, other_failures, other_total))
+        own = successes + failures
+        if level_sharing > 0.0 and own > 0.0 and other_total > 0.0:
+            rate = other_successes / other_total
+            rate = _LOW if rate < _LOW else _HIGH if rate > _HIGH else rate
+            shrunk = (successes + level_sharing * rate) / (own + level_sharing)
+            shrunk = _LOW if shrunk < _LOW else _HIGH if shrunk > _HIGH else shrunk
+            base = (math.log(rate / (1.0 - rate)) if offsets is None
+                    else offsets[len(levels)])
+            levels.append(own * (math.log(shrunk / (1.0 - shrunk)) - base))
+            weights.append(own)
+        else:
+            levels.append(0.0)
+            weights.append(0.0)
+    total_level = sum(levels)
+    total_weight = sum(weights)
+    alpha, beta = [], []
+    for index, ((successes, failures), (other_successes, _, other_total), own_level,
+                weight, (alpha0, beta0)) in enumerate(zip(
+            ((r[2], r[3]) for r in rows), others, levels, weights, prior, strict=True)):
+        if other_total <= 0.0:
+            alpha.append(alpha0 + successes)
+            beta.append(beta0 + failures)
+            continue
+        lent = strength if strength < other_total else other_total
+        rate = other_successes / other_total
+        rest = total_weight - weight
+        if rest > 0.0:
+            # Leave-one-out level of the bucket from the other paths' evidence (logit scale).
+            level = (total_level - own_level) / rest
+            if offsets is None:
+                rate = _LOW if rate < _LOW else _HIGH if rate > _HIGH else rate
+                base = math.log(rate / (1.0 - rate))
+            else:
+                base = offsets[index]
+            rate = 1.0 / (1.0 + math.exp(-(base + level)))
+        alpha.append(alpha0 + successes + lent * rate)
+        beta.append(beta0 + failures + lent * (1.0 - rate))
     return alpha, beta
 
 
-def _prepare(arms: Sequence[Arm], config: EngineConfig) -> _Prepared:
+def _prepare(arms: Sequence[Arm], config: EngineConfig,
+             state: ControllerState | None = None) -> _Prepared:
     count = len(arms)
     if count == 0:
         raise NoEligiblePaths("no eligible paths: rank_paths needs at least one arm")
@@ -172,11 +208,15 @@ def _prepare(arms: Sequence[Arm], config: EngineConfig) -> _Prepared:
     prior, prior_rows = _prior_array(
         tuple(ids), tuple(numbers[:, 0].tolist()), explicit, config.prior_strength, floor
     )
+    known = state.offsets if state is not None else None
+    offsets = [known[i] for i in ids] if known and all(i in known for i in ids) else None
     if count <= _SMALL:
-        alpha, beta = _posterior_small(numbers.tolist(), prior_rows, config.backoff_strength)
+        alpha, beta = _posterior_small(numbers.tolist(), prior_rows, config.backoff_strength,
+                                       config.level_sharing, offsets)
     else:
         posterior = backoff_parameters(
-            prior, numbers[:, 2:4], numbers[:, 4:6], config.backoff_strength
+            prior, numbers[:, 2:4], numbers[:, 4:6], config.backoff_strength,
+            config.level_sharing, None if offsets is None else np.array(offsets),
         )
         alpha, beta = posterior[:, 0].tolist(), posterior[:, 1].tolist()
     costs = numbers[:, 1].tolist()
@@ -184,8 +224,11 @@ def _prepare(arms: Sequence[Arm], config: EngineConfig) -> _Prepared:
     epsilon = min(1.0, floor * count) if count > 1 else 0.0
     # The goal-wide best path defines the quality reference: prior plus all of the goal's
     # evidence, so a bucket's luck does not change which path is "the best path".
-    goal = np.asarray(prior) + numbers[:, 4:6]
-    best = int(np.argmax(goal[:, 0] / goal.sum(axis=1)))
+    if offsets is not None:
+        best = max(range(count), key=offsets.__getitem__)
+    else:
+        goal = np.asarray(prior) + numbers[:, 4:6]
+        best = int(np.argmax(goal[:, 0] / goal.sum(axis=1)))
     return _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)
 
 
@@ -219,7 +262,7 @@ def rank_paths(
     Every random draw comes from `rng`. `state` is the goal's controller state (only
     `cost_at_quality` reads it; None = initial). Raises an `EngineError` subclass on bad input.
     """
-    prepared = _prepare(arms, config)
+    prepared = _prepare(arms, config, state)
     ids = prepared.ids
     count = len(ids)
     samples = _draw(rng, prepared.alpha, prepared.beta)
@@ -277,7 +320,7 @@ def allocation_shares(
     `draws` vectorised Monte Carlo decisions; the exploration floor is mixed in exactly."""
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
-    prepared = _prepare(arms, config)
+    prepared = _prepare(arms, config, state)
     count = len(prepared.ids)
     samples = rng.beta(prepared.alpha, prepared.beta, size=(draws, count))
     score = score_matrix(samples, prepared.normalised, trade_off=_trade_off(config, state))

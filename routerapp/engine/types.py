@@ -58,8 +58,11 @@ class EngineConfig:
     - `backoff_strength` 5.0: pseudo-outcomes of goal-wide evidence lent to a bucket; small,
       because a bucket's own rate must take over within tens of calls (RouteBench replay:
       20 kept ~75% of calls on the strong model, 5 about 51%).
-    - `controller_gain` 0.004 / `tolerance_max` 1.0: step and bound of the online controller
-      (see `control.py`).
+    - `level_sharing` 1.0: pseudo-outcomes shrinking a bucket's level estimate; > 0 lends a
+      sparse path "this bucket's level + the path's usual offset" instead of its pooled rate
+      (0 = paths backed off independently; see `posteriors.backoff_parameters`).
+    - `controller_gain` 0.01 / `tolerance_max` 1.0: step and bound of the online controller
+      (see `control.py`; 0.01 chosen on half A of the RouteBench split, docs/engine.md).
     """
 
     objective: Objective = "cost_at_quality"
@@ -68,8 +71,9 @@ class EngineConfig:
     prior_strength: float = 2.0
     utility_lambda: float = 0.1
     backoff_strength: float = 5.0
+    level_sharing: float = 1.0
     half_life_seconds: float | None = None
-    controller_gain: float = 0.004
+    controller_gain: float = 0.01
     tolerance_max: float = 1.0
 
     def __post_init__(self) -> None:
@@ -83,6 +87,7 @@ class EngineConfig:
         _check_range("prior_strength", self.prior_strength, 1e-3, 1e6)
         _check_range("utility_lambda", self.utility_lambda, 0.0, 1e6)
         _check_range("backoff_strength", self.backoff_strength, 0.0, 1e9)
+        _check_range("level_sharing", self.level_sharing, 0.0, 1e9)
         _check_range("controller_gain", self.controller_gain, 0.0, 10.0)
         _check_range("tolerance_max", self.tolerance_max, 0.0, 1e6)
         if self.half_life_seconds is not None:
@@ -127,6 +132,9 @@ class ControllerState:
       still moves the tolerance (anti-windup).
     - `buckets`: per bucket ("" = goal-wide) the outcomes counted and the latest reference
       quality, so past calls are judged against the current estimate of the best path.
+    - `evidence`: per bucket, per path (first outcomes, value sum), kept when the caller passes
+      `chosen_path`; `offsets`: per path logit offset estimated within buckets from it;
+      `reference_total`: the estimated total of the best fixed path over counted outcomes.
     - `observations`, `value_sum`, `reference_sum`: plain totals for reporting.
 
     The tolerance itself is derived: `effective_tolerance(config)`.
@@ -137,6 +145,9 @@ class ControllerState:
     value_sum: float = 0.0
     reference_sum: float = 0.0
     buckets: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    evidence: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+    offsets: Mapping[str, float] = field(default_factory=dict)
+    reference_total: float = 0.0
 
     def effective_tolerance(self, config: EngineConfig) -> float:
         """Success-rate loss accepted per unit of normalised cost saved (1 / multiplier):
@@ -147,13 +158,17 @@ class ControllerState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "version": 2,
+            "version": 3,
             "deficit": self.deficit,
             "observations": self.observations,
             "value_sum": self.value_sum,
             "reference_sum": self.reference_sum,
             "buckets": {key: [count, reference] for key, (count, reference)
                         in sorted(self.buckets.items())},
+            "evidence": {key: {path: [n, v] for path, (n, v) in sorted(paths.items())}
+                         for key, paths in sorted(self.evidence.items())},
+            "offsets": dict(sorted(self.offsets.items())),
+            "reference_total": self.reference_total,
         }
 
     @classmethod
@@ -166,20 +181,33 @@ class ControllerState:
                 str(key): (int(value[0]), float(value[1]))
                 for key, value in dict(data.get("buckets") or {}).items()
             }
+            evidence = {
+                str(key): {str(path): (float(pair[0]), float(pair[1]))
+                           for path, pair in dict(paths).items()}
+                for key, paths in dict(data.get("evidence") or {}).items()
+            }
+            offsets = {str(path): float(value)
+                       for path, value in dict(data.get("offsets") or {}).items()}
             state = cls(
                 deficit=float(data.get("deficit", 0.0)),
                 observations=int(data.get("observations", 0)),
                 value_sum=float(data.get("value_sum", 0.0)),
                 reference_sum=float(data.get("reference_sum", 0.0)),
                 buckets=buckets,
+                evidence=evidence,
+                offsets=offsets,
+                reference_total=float(data.get("reference_total", 0.0)),
             )
         except (TypeError, ValueError, IndexError, KeyError) as error:
             raise InvalidConfig(f"controller state is not valid: {data!r}") from error
-        numbers = [state.value_sum, state.reference_sum, *(r for _, r in buckets.values())]
+        numbers = [state.value_sum, state.reference_sum, state.reference_total,
+                   *(r for _, r in buckets.values()),
+                   *(x for paths in evidence.values() for pair in paths.values() for x in pair)]
         if (
             state.observations < 0
             or not math.isfinite(state.deficit)
             or not all(math.isfinite(x) and x >= 0 for x in numbers)
+            or not all(math.isfinite(x) for x in offsets.values())
             or any(count < 0 for count, _ in buckets.values())
         ):
             raise InvalidConfig(f"controller state is not valid: {data!r}")

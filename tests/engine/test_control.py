@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from routerapp.engine import Arm, ControllerState, EngineConfig, controller_observe, rank_paths
+from routerapp.engine.control import path_offsets, reference_estimate
 
 # Four buckets of a synthetic goal: success rates of (cheap, dear). The best path averages
 # 0.87, so a 0.95 floor asks for 0.8265; all-cheap gives only 0.7575 and all-dear costs 10x.
@@ -13,7 +14,8 @@ QUALITY = {"b0": (0.88, 0.90), "b1": (0.60, 0.90), "b2": (0.85, 0.88), "b3": (0.
 BEST_MEAN = float(np.mean([max(q) for q in QUALITY.values()]))
 
 
-def run_stream(config: EngineConfig, *, seed: int, decisions: int = 6000) -> tuple[float, float]:
+def run_stream(config: EngineConfig, *, seed: int, decisions: int = 6000,
+               tell_path: bool = False) -> tuple[float, float]:
     """(achieved quality, cheap share) of an online stream with bandit feedback."""
     rng = np.random.default_rng(seed)
     buckets = list(QUALITY)
@@ -35,7 +37,8 @@ def run_stream(config: EngineConfig, *, seed: int, decisions: int = 6000) -> tup
         value = float(rng.random() < QUALITY[bucket][index])
         evidence[bucket][index] += (value, 1.0 - value)
         state = controller_observe(state, config=config, value=value,
-                                   reference_quality=ranking.reference_quality, bucket=bucket)
+                                   reference_quality=ranking.reference_quality, bucket=bucket,
+                                   chosen_path=ranking.order[0] if tell_path else None)
         total_value += value
         cheap += index == 0
     return total_value / decisions, cheap / decisions
@@ -47,6 +50,44 @@ def test_quality_target_is_held_on_a_synthetic_stream() -> None:
     # noise below the floor. The controller must also save: well over a third goes cheap.
     assert quality >= 0.95 * BEST_MEAN - 0.01
     assert cheap_share > 0.35
+
+
+def test_quality_target_is_held_with_the_model_based_reference() -> None:
+    # With `chosen_path` the controller keeps per-bucket path records and re-estimates the best
+    # fixed path's total itself (within-bucket offsets). Same floor and tolerance as above.
+    for seed in (11, 12):
+        quality, cheap_share = run_stream(EngineConfig(quality_target=0.95), seed=seed,
+                                          tell_path=True)
+        assert quality >= 0.95 * BEST_MEAN - 0.01
+        assert cheap_share > 0.35
+
+
+def test_path_offsets_compare_paths_inside_buckets() -> None:
+    # Routing sends the cheap path to the easy bucket and the dear one to the hard bucket, so
+    # pooled rates (cheap 0.88, dear 0.62) rank cheap first; within each bucket dear is better.
+    evidence = {"easy": {"cheap": (100.0, 90.0), "dear": (10.0, 10.0)},
+                "hard": {"cheap": (10.0, 3.0), "dear": (100.0, 60.0)}}
+    offsets = path_offsets(evidence)
+    assert offsets["dear"] > offsets["cheap"] + 0.5
+    buckets = {"easy": (110, 0.0), "hard": (110, 0.0)}
+    total, rates = reference_estimate(buckets, evidence, offsets, 5.0)
+    # The best fixed path is dear: ~0.97 on easy and ~0.6 on hard.
+    assert rates["easy"] > 0.9
+    assert 0.55 < rates["hard"] < 0.65
+    assert total == pytest.approx(110 * (rates["easy"] + rates["hard"]))
+
+
+def test_ranking_takes_the_best_path_from_the_controller_offsets() -> None:
+    arms = [Arm(path_id="cheap", expected_cost=1.0, successes=3, failures=7,
+                goal_successes=93, goal_failures=17),
+            Arm(path_id="dear", expected_cost=10.0, successes=60, failures=40,
+                goal_successes=70, goal_failures=40)]
+    state = ControllerState(offsets={"cheap": 0.0, "dear": 1.2})
+    ranking = rank_paths(arms, config=EngineConfig(), rng=np.random.default_rng(0), state=state,
+                         bucket="hard")
+    assert ranking.reference_quality == pytest.approx(ranking.details["means"]["dear"])
+    plain = rank_paths(arms, config=EngineConfig(), rng=np.random.default_rng(0), bucket="hard")
+    assert plain.reference_quality == pytest.approx(plain.details["means"]["cheap"])
 
 
 def test_a_fixed_generous_tolerance_misses_the_floor() -> None:
@@ -98,7 +139,9 @@ def test_controller_state_round_trips_through_json() -> None:
     import json
 
     state = ControllerState(deficit=-3.5, observations=12, value_sum=9.5, reference_sum=10.1,
-                            buckets={"": (2, 0.8), "task_type:code": (10, 0.9)})
+                            buckets={"": (2, 0.8), "task_type:code": (10, 0.9)},
+                            evidence={"task_type:code": {"1": (6.0, 5.0), "2": (4.0, 2.5)}},
+                            offsets={"1": 0.0, "2": -0.7}, reference_total=9.2)
     assert ControllerState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
 
 

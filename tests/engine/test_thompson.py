@@ -114,8 +114,9 @@ def test_ranking_lists_every_path_with_its_sample_and_a_json_explanation() -> No
     assert ranking.objective == "cost_at_quality"
     assert ranking.bucket == "complexity:simple"
     assert ranking.reason in {"thompson", "exploration"}
-    # tolerance = (1 - 0.95) - 0.004 * (-12.5)
-    assert ranking.details["tolerance"] == pytest.approx(0.1)
+    # tolerance = (1 - 0.95) - controller_gain * (-12.5)
+    gain = EngineConfig().controller_gain
+    assert ranking.details["tolerance"] == pytest.approx(0.05 + 12.5 * gain)
     assert ranking.reference_quality == pytest.approx(max(ranking.details["means"].values()))
     json.dumps(ranking.details)
 
@@ -147,12 +148,47 @@ def test_small_and_vectorised_posterior_kernels_agree() -> None:
     assert np.allclose(vectorised[:, 1], beta)
 
 
+@pytest.mark.parametrize("level_sharing", [1.0, 4.0])
+@pytest.mark.parametrize("with_offsets", [False, True])
+def test_kernels_agree_with_level_sharing(level_sharing: float, with_offsets: bool) -> None:
+    rng = np.random.default_rng(10)
+    prior = rng.uniform(0.1, 3, size=(7, 2))
+    bucket = rng.uniform(0, 50, size=(7, 2)) * (rng.random((7, 1)) < 0.7)
+    goal = bucket + rng.uniform(0, 100, size=(7, 2)) * (rng.random((7, 1)) < 0.7)
+    offsets = rng.normal(size=7) if with_offsets else None
+    rows = [(1.0, 0.0, *b, *g) for b, g in zip(bucket.tolist(), goal.tolist(), strict=True)]
+    alpha, beta = _posterior_small(rows, tuple(map(tuple, prior.tolist())), 20.0, level_sharing,
+                                   None if offsets is None else offsets.tolist())
+    vectorised = backoff_parameters(prior, bucket, goal, 20.0, level_sharing, offsets)
+    assert np.allclose(vectorised[:, 0], alpha)
+    assert np.allclose(vectorised[:, 1], beta)
+
+
+def test_level_sharing_lends_the_bucket_level_plus_the_usual_gap() -> None:
+    # An easy bucket: cheap 95/100 here. Dear has 1 outcome here and is 10 points better than
+    # cheap elsewhere (0.80 vs 0.70). Independent backoff lends dear its pooled 0.80; level
+    # sharing lends ~0.95 + the usual gap (~0.97): (1 + 1 + 5 x 0.968) / 8 ~ 0.855 vs 0.75.
+    arms = [Arm(path_id="cheap", successes=95, failures=5, goal_successes=95 + 700,
+                goal_failures=5 + 300),
+            Arm(path_id="dear", successes=1, failures=0, goal_successes=1 + 800,
+                goal_failures=200)]
+    independent = posterior_parameters(arms, config=EngineConfig(level_sharing=0.0))
+    shared = posterior_parameters(arms, config=EngineConfig(level_sharing=1.0))
+
+    def mean(pair: tuple[float, float]) -> float:
+        return pair[0] / (pair[0] + pair[1])
+
+    assert mean(independent["dear"]) == pytest.approx((2 + 5 * 0.8) / 8)
+    assert mean(shared["dear"]) == pytest.approx(0.855, abs=0.005)
+
+
 def test_many_paths_rank_like_few_paths() -> None:
     # 20 paths take the vectorised kernel; the posterior must be the same formula.
     arms = [Arm(path_id=str(i), successes=i, failures=20 - i, goal_successes=2 * i,
                 goal_failures=40 - 2 * i) for i in range(20)]
-    params = posterior_parameters(arms, config=EngineConfig(backoff_strength=10.0))
-    small = posterior_parameters(arms[:3], config=EngineConfig(backoff_strength=10.0))
+    config = EngineConfig(backoff_strength=10.0, level_sharing=0.0)
+    params = posterior_parameters(arms, config=config)
+    small = posterior_parameters(arms[:3], config=config)
     for path_id in ("0", "1", "2"):
         # Priors differ (solved among 20 vs 3 equal weights: both Beta(1, 1)); evidence equal.
         assert params[path_id] == pytest.approx(small[path_id])
