@@ -133,6 +133,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- routerapp ---------------------------------------------------------------------------
+# Threads (and so DB connections) per process for the async completion path's DB work.
+DB_THREADS = env.int("DB_THREADS", default=8)
 # Largest accepted request body on /v1 and /api/v1; larger bodies get 413.
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=1_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES

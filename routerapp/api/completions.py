@@ -11,7 +11,6 @@ import json
 import logging
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -19,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from routerapp.api.openai_errors import openai_error
+from routerapp.dbwork import run_db
 from routerapp.errors import InvalidRequest, PayloadTooLarge, RouterError
 from routerapp.models import ApiKey, Goal
 from routerapp.selectors.goals import goal_get, goal_list_visible
@@ -122,9 +122,9 @@ def _goal_for(key: ApiKey, slug: str) -> Goal:
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     try:
         body = parse_body(request)
-        key = await sync_to_async(_authenticate)(bearer_token(request))
+        key = await run_db(_authenticate, bearer_token(request))
         messages = validate_messages(body)
-        goal = await sync_to_async(_goal_for)(key, goal_slug_from(request, body))
+        goal = await run_db(_goal_for, key, goal_slug_from(request, body))
         metadata = body.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidRequest("'metadata' must be an object.", param="metadata")
@@ -176,7 +176,7 @@ def _models(raw_key: str | None) -> list[dict[str, Any]]:
 async def models_list(request: HttpRequest) -> HttpResponse:
     """GET /v1/models: the goals this key may call, as OpenAI model ids `goal/<slug>`."""
     try:
-        data = await sync_to_async(_models)(bearer_token(request))
+        data = await run_db(_models, bearer_token(request))
     except RouterError as error:
         return openai_error(error)
     return JsonResponse({"object": "list", "data": data})

@@ -24,12 +24,12 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from routerapp import engine
+from routerapp.dbwork import run_db
 from routerapp.errors import ConfigurationError, InvalidRequest, UpstreamFailed
 from routerapp.expressions import (
     CompiledExpression,
@@ -553,7 +553,8 @@ async def completion_create(
     passthrough: dict[str, Any] | None = None,
 ) -> tuple[RoutePlan, ExecutionResult, RoutingDecision]:
     """Plan, call upstream, record; raises UpstreamFailed (once recorded) if every path fails."""
-    plan = await sync_to_async(route_plan)(
+    plan = await run_db(
+        route_plan,
         goal=goal,
         api_key=api_key,
         messages=messages,
@@ -561,7 +562,7 @@ async def completion_create(
         passthrough=passthrough or {},
     )
     execution = await route_execute(plan)
-    decision, _ = await sync_to_async(decision_record)(plan=plan, execution=execution)
+    decision, _ = await run_db(decision_record, plan=plan, execution=execution)
     if execution.result is None or execution.path is None:
         raise upstream_failure(decision)
     return plan, execution, decision
@@ -598,7 +599,8 @@ async def completion_stream(
     """Like `completion_create`, streamed: returns the plan, the answering path and an iterator
     of server-sent events. The decision is recorded when the stream ends (also when the client
     goes away early); the last event before `[DONE]` carries usage and the `router` object."""
-    plan = await sync_to_async(route_plan)(
+    plan = await run_db(
+        route_plan,
         goal=goal,
         api_key=api_key,
         messages=messages,
@@ -607,7 +609,7 @@ async def completion_stream(
     )
     execution = await route_execute(plan, stream=True)
     if execution.chunks is None or execution.path is None or execution.first_chunk is None:
-        decision, _ = await sync_to_async(decision_record)(plan=plan, execution=execution)
+        decision, _ = await run_db(decision_record, plan=plan, execution=execution)
         raise upstream_failure(decision)
     return plan, execution.path, _stream_events(plan, execution)
 
@@ -647,9 +649,9 @@ async def _stream_events(plan: RoutePlan, execution: ExecutionResult) -> AsyncIt
         execution.result = assemble_stream(collected, plan)
         if not finished:
             # The client left or upstream broke: still record what was answered and paid for.
-            await sync_to_async(decision_record)(plan=plan, execution=execution)
+            await run_db(decision_record, plan=plan, execution=execution)
     if finished:
-        decision, _ = await sync_to_async(decision_record)(plan=plan, execution=execution)
+        decision, _ = await run_db(decision_record, plan=plan, execution=execution)
         last = dict(
             usage_chunk
             or {

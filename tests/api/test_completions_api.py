@@ -305,7 +305,7 @@ def test_streamed_completion_falls_back_before_the_first_byte(live: str) -> None
     assert chunks[-1].model_dump()["router"]["path"] == "gpt-4o"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the async view reads keys on its own DB threads
 def test_rate_limited_key_gets_429_past_its_limit() -> None:
     from django.test import Client
 

@@ -28,7 +28,7 @@ bad_messages = st.one_of(
 
 
 @pytest.fixture
-def key(db: None) -> str:
+def key(transactional_db: None) -> str:
     # The goal's only path points nowhere reachable, so even a valid body cannot record a success.
     make_goal(slug="g1", priced=False)
     return make_api_key(scopes=("completions", "outcomes"))[1]
@@ -62,7 +62,7 @@ def test_completions_never_answer_500(key: str, messages: object, extra: dict) -
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
     )
-    assert response.status_code < 500, response.content
+    assert response.status_code in (400, 413), response.content  # judged, not turned away
     assert "error" in response.json()
     assert not RoutingDecision.objects.exists()
 

@@ -34,8 +34,13 @@ def test_savings_report_json_with_a_read_key(goal_with_traffic) -> None:
     response = _key_client(("read",)).get(reverse("report-savings"), {"granularity": "hour"})
     assert response.status_code == 200
     body = response.json()
-    assert body["totals"] == {"requests": 3, "spend": 0.012, "baseline_spend": 0.03,
-                              "savings": 0.018, "savings_pct": 0.6}
+    assert body["totals"] == {
+        "requests": 3,
+        "spend": 0.012,
+        "baseline_spend": 0.03,
+        "savings": 0.018,
+        "savings_pct": 0.6,
+    }
     assert {row["path"]: row["requests"] for row in body["rows"]} == {"gpt-4o-mini": 2, "gpt-4o": 1}
     assert body["granularity"] == "hour"
 
@@ -69,14 +74,18 @@ def test_a_key_restricted_to_goals_sees_only_them(goal_with_traffic) -> None:
     record_decision(path=other.paths.first())
     client = _key_client(("read",), goals=(other,))
     assert client.get(reverse("report-savings")).json()["totals"]["requests"] == 1
-    assert client.get(reverse("report-savings"), {"goal": goal_with_traffic.slug}).status_code == 403
+    assert (
+        client.get(reverse("report-savings"), {"goal": goal_with_traffic.slug}).status_code == 403
+    )
 
 
 def test_bad_parameters_are_field_errors(goal_with_traffic) -> None:
     client = _key_client(("read",))
     assert "granularity" in client.get(reverse("report-savings"), {"granularity": "week"}).json()
-    assert "to" in client.get(reverse("report-savings"),
-                              {"from": "2025-02-01", "to": "2025-01-01"}).json()
+    assert (
+        "to"
+        in client.get(reverse("report-savings"), {"from": "2025-02-01", "to": "2025-01-01"}).json()
+    )
     assert client.get(reverse("report-savings"), {"from": "yesterday"}).status_code == 400
     assert client.get(reverse("report-savings"), {"goal": "nope"}).status_code == 404
 
@@ -84,7 +93,8 @@ def test_bad_parameters_are_field_errors(goal_with_traffic) -> None:
 def test_window_parameters_select_the_rows(goal_with_traffic) -> None:
     client = _key_client(("read",))
     old = client.get(reverse("report-savings"), {"from": "2020-01-01", "to": "2020-02-01"}).json()
-    assert old["rows"] == [] and old["totals"]["requests"] == 0
+    assert old["rows"] == []
+    assert old["totals"]["requests"] == 0
 
 
 def test_regret_report_is_a_zero_structure_until_shadow_traffic_exists(goal_with_traffic) -> None:
