@@ -1,5 +1,5 @@
 # routerapp: `make run` (the whole demo) and `make test` (the whole suite) do all the set-up.
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
