@@ -8,4 +8,22 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("goals/<slug:slug>", views.goal_detail, name="goal-detail"),
+    path("goals/<slug:slug>/live", views.goal_live, name="goal-live"),
+    path("savings", views.savings, name="savings"),
+    path("decisions", views.decisions, name="decisions"),
+    path("decisions/<str:request_id>", views.decision_detail, name="decision-detail"),
+    path("configuration", views.configuration, name="configuration"),
+    path("configuration/goals/new", views.goal_create, name="goal-create"),
+    path("configuration/goals/<slug:slug>", views.goal_edit, name="goal-edit"),
+    path("configuration/goals/<slug:slug>/paths/new", views.path_create, name="path-create"),
+    path("configuration/paths/<int:pk>", views.path_edit, name="path-edit"),
+    path("configuration/providers/new", views.provider_create, name="provider-create"),
+    path("configuration/providers/<int:pk>", views.provider_edit, name="provider-edit"),
+    path("configuration/prices/new", views.price_create, name="price-create"),
+    path("configuration/expression-check", views.expression_check, name="expression-check"),
+    path("playground", views.playground, name="playground"),
+    path("playground/outcome", views.playground_outcome, name="playground-outcome"),
+    path("api-keys", views.api_keys, name="api-keys"),
+    path("api-keys/<int:pk>/revoke", views.api_key_revoke, name="api-key-revoke"),
 ]

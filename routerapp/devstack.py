@@ -268,9 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     run.add_argument("--simulator-port", type=int, default=8001)
     run.add_argument("--no-traffic", action="store_true")
-    args = parser.parse_args(argv)
+    # Unknown options after `test` belong to pytest (e.g. `test -q -k outcomes`).
+    args, extra = parser.parse_known_args(argv)
     if args.command == "test":
-        return run_tests(args.pytest_args)
+        return run_tests([*extra, *args.pytest_args])
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return run_demo(web_port=args.port, sim_port=args.simulator_port, traffic=not args.no_traffic)
 
 

@@ -266,6 +266,10 @@ def rank_paths(
     ids = prepared.ids
     count = len(ids)
     samples = _draw(rng, prepared.alpha, prepared.beta)
+    means = [a / (a + b) for a, b in zip(prepared.alpha, prepared.beta, strict=True)]
+    scale = config.sample_scale
+    if scale != 1.0:
+        samples = [m + scale * (x - m) for m, x in zip(means, samples, strict=True)]
     trade_off = _trade_off(config, state)
     normalised = prepared.normalised
     score = scores(samples, normalised, trade_off=trade_off)
@@ -283,7 +287,6 @@ def rank_paths(
         reason = "exploration"
     else:
         reason = "thompson"
-    means = [a / (a + b) for a, b in zip(prepared.alpha, prepared.beta, strict=True)]
     details: dict[str, Any] = {
         "means": dict(zip(ids, means, strict=True)),
         "costs": dict(zip(ids, prepared.costs, strict=True)),

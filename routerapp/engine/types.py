@@ -75,6 +75,7 @@ class EngineConfig:
     half_life_seconds: float | None = None
     controller_gain: float = 0.01
     tolerance_max: float = 1.0
+    sample_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -90,6 +91,7 @@ class EngineConfig:
         _check_range("level_sharing", self.level_sharing, 0.0, 1e9)
         _check_range("controller_gain", self.controller_gain, 0.0, 10.0)
         _check_range("tolerance_max", self.tolerance_max, 0.0, 1e6)
+        _check_range("sample_scale", self.sample_scale, 0.0, 1.0)
         if self.half_life_seconds is not None:
             _check_range("half_life_seconds", self.half_life_seconds, 1e-9, math.inf)
 

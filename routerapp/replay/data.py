@@ -7,6 +7,7 @@ the dev set's subjects.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
 import re
@@ -119,3 +120,24 @@ def prompt_feature(prompt: str) -> str:
 def length_bucket(prompt_chars: float) -> str:
     """Prompt length in powers of two of 256 characters: "len0" < 256 <= "len1" < 512 ..."""
     return f"len{max(0, min(3, int(math.log2(max(prompt_chars, 1.0) / 128.0))))}"
+
+
+def length_classes(subjects: list[str], prompt_chars: NDArray[np.float64], classes: int,
+                   order: list[int]) -> list[str]:
+    """Online, label-free length class of each prompt within its subject: its rank among the
+    lengths of the subject's prompts seen *before* it (in request order `order`), cut into
+    `classes` equal parts ("len0" = shortest). The first prompt of a subject is in the middle
+    class. Only prompt lengths are read, as a router would at request time."""
+    seen: dict[str, list[float]] = {}
+    result = [""] * len(subjects)
+    for row in order:
+        lengths = seen.setdefault(subjects[row], [])
+        value = float(prompt_chars[row])
+        if lengths:
+            rank = (bisect.bisect_left(lengths, value) + bisect.bisect_right(lengths, value)) / 2
+            fraction = rank / len(lengths)
+        else:
+            fraction = 0.5
+        result[row] = f"len{min(classes - 1, int(fraction * classes))}"
+        bisect.insort(lengths, value)
+    return result

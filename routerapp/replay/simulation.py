@@ -30,10 +30,11 @@ from routerapp.engine import (
     decay_factor,
     rank_paths,
 )
-from routerapp.replay.data import Pricing, RouteBenchRows, prompt_feature
+from routerapp.replay.data import Pricing, RouteBenchRows, length_classes, prompt_feature
 
 ARMS = ("weak", "strong")
-CONTEXTS = ("subject", "subject+features", "none")
+LENGTH_CLASSES = 2
+CONTEXTS = ("subject", "subject+length", "subject+features", "none")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ReplayOptions:
     seconds_per_request: float = 1.0
     # Pseudo-count a feature sub-bucket borrows from its subject (subject+features only).
     subject_backoff_strength: float = 20.0
+    length_classes: int = LENGTH_CLASSES
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,17 @@ class ReplayResult:
     reasons: dict[str, int]
 
 
-def _buckets(rows: RouteBenchRows, context: str) -> tuple[list[str], list[str]]:
+def _buckets(rows: RouteBenchRows, context: str, order: list[int],
+             length_classes_: int = LENGTH_CLASSES) -> tuple[list[str], list[str]]:
     """(bucket, parent) per row; the parent is the level a sub-bucket backs off to first."""
     if context == "none":
         return [""] * len(rows), [""] * len(rows)
     if context == "subject":
         return list(rows.subjects), list(rows.subjects)
+    if context == "subject+length":
+        classes = length_classes(rows.subjects, rows.prompt_chars, length_classes_, order)
+        return ([f"{s}|{c}" for s, c in zip(rows.subjects, classes, strict=True)],
+                list(rows.subjects))
     if context == "subject+features":
         features = [prompt_feature(p) for p in rows.prompts]
         return ([f"{s}|{f}" for s, f in zip(rows.subjects, features, strict=True)],
@@ -81,7 +88,7 @@ def replay(
     rng = np.random.default_rng([options.seed, 1])
     config = options.config
     pricing = options.pricing
-    buckets, parents = _buckets(rows, options.context)
+    buckets, parents = _buckets(rows, options.context, order.tolist(), options.length_classes)
     bucket_ids = {b: i for i, b in enumerate(sorted(set(buckets)))}
     parent_ids = {p: i for i, p in enumerate(sorted(set(parents)))}
     # evidence[level][index, arm, (successes, failures)]
@@ -99,7 +106,7 @@ def replay(
          pricing.response_tokens(rows.strong_response_chars)], axis=1,
     )
     correct = np.stack([rows.weak, rows.strong], axis=1).astype(float)
-    nested = options.context == "subject+features"
+    nested = options.context in ("subject+features", "subject+length")
     factor = decay_factor(half_life_seconds=config.half_life_seconds,
                           elapsed_seconds=options.seconds_per_request)
     state = ControllerState()

@@ -141,14 +141,6 @@ class ExecutionResult:
     chunks: AsyncIterator[dict[str, Any]] | None = None
 
 
-@dataclass(frozen=True)
-class CompletionOutcome:
-    decision: RoutingDecision
-    response: dict[str, Any]
-    path: PathPlan
-    outcome_value: float | None
-
-
 # --------------------------------------------------------------------------- 1. plan
 
 

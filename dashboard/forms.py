@@ -1,0 +1,274 @@
+"""Forms: they parse and validate input only; saving goes through routerapp services."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.urls import reverse
+from django.utils import timezone
+
+from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider, RoutingDecision
+from routerapp.selectors.reports import DecisionCursor, DecisionFilters, Granularity
+
+WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+WINDOW_CHOICES = [
+    ("24h", "Last 24 hours"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("custom", "Custom"),
+]
+
+
+class ReportWindowForm(forms.Form):
+    """?window=24h|7d|30d|custom&from=YYYY-MM-DD&to=YYYY-MM-DD&goal=<slug>&granularity=hour|day"""
+
+    window = forms.ChoiceField(choices=WINDOW_CHOICES, required=False)
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        required=False, label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    goal = forms.SlugField(required=False)
+    granularity = forms.ChoiceField(
+        choices=[("", "auto"), ("hour", "hour"), ("day", "day")], required=False
+    )
+
+    def __init__(self, data: Any = None, *, default_window: str = "7d", **kwargs: Any) -> None:
+        data = data.copy() if data is not None else {}
+        # `from` and `to` are the public parameter names (shared with the reports API).
+        for public, name in (("from", "start"), ("to", "end")):
+            if public in data and name not in data:
+                data[name] = data[public]
+        self.default_window = default_window
+        super().__init__(data, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("window") == "custom" and not cleaned.get("start"):
+            self.add_error("start", "A custom window needs a start date.")
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            self.add_error("end", "The end is before the start.")
+        return cleaned
+
+    def window_bounds(self) -> tuple[datetime, datetime, Granularity, str]:
+        """(start, end, granularity, window name); falls back to the default window on bad input."""
+        cleaned = self.cleaned_data if self.is_valid() else {}
+        now = timezone.now()
+        name = cleaned.get("window") or self.default_window
+        if cleaned.get("start") and (name == "custom" or not cleaned.get("window")):
+            name = "custom"
+            start = datetime.combine(cleaned["start"], time.min, tzinfo=UTC)
+            end_day = cleaned.get("end") or now.date()
+            end = datetime.combine(end_day + timedelta(days=1), time.min, tzinfo=UTC)
+        else:
+            name = name if name in WINDOWS else self.default_window
+            end = now
+            start = now - WINDOWS[name]
+        granularity = cleaned.get("granularity") or (
+            "hour" if end - start <= timedelta(days=2) else "day"
+        )
+        return start, end, granularity, name
+
+
+class DecisionFilterForm(forms.Form):
+    goal = forms.SlugField(required=False)
+    path = forms.SlugField(required=False)
+    reason = forms.ChoiceField(
+        choices=[("", "any reason"), *RoutingDecision.Reason.choices], required=False
+    )
+    outcome = forms.ChoiceField(
+        choices=[
+            ("", "any outcome"),
+            ("success", "success"),
+            ("failure", "failure"),
+            ("none", "no outcome"),
+        ],
+        required=False,
+    )
+    older = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    newer = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+
+    def filters(self) -> DecisionFilters:
+        cleaned = self.cleaned_data if self.is_valid() else {}
+        return DecisionFilters(
+            goal=cleaned.get("goal") or None,
+            path=cleaned.get("path") or None,
+            reason=cleaned.get("reason") or None,
+            outcome=cleaned.get("outcome") or None,
+        )
+
+    def cursors(self) -> tuple[DecisionCursor | None, DecisionCursor | None]:
+        cleaned = self.cleaned_data if self.is_valid() else {}
+        older = DecisionCursor.decode(cleaned["older"]) if cleaned.get("older") else None
+        newer = DecisionCursor.decode(cleaned["newer"]) if cleaned.get("newer") else None
+        return older, newer
+
+
+class GoalForm(forms.ModelForm):
+    class Meta:
+        model = Goal
+        fields = [
+            "slug",
+            "description",
+            "success_when",
+            "objective",
+            "quality_target",
+            "exploration_floor",
+            "prior_strength",
+            "half_life_seconds",
+            "bucket_by",
+            "shadow_rate",
+            "cascade",
+            "status",
+            "baseline_path",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "success_when": forms.Textarea(
+                attrs={"rows": 3, "spellcheck": "false", "class": "code"}
+            ),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Validated live as it is typed (htmx), and again on save.
+        self.fields["success_when"].widget.attrs.update(
+            {
+                "hx-post": reverse("dashboard:expression-check"),
+                "hx-trigger": "input changed delay:300ms, load",
+                "hx-target": "#success-when-check",
+            }
+        )
+        if self.instance.pk is None:
+            del self.fields["baseline_path"]  # a new goal has no paths yet
+        else:
+            self.fields["baseline_path"].queryset = Path.objects.filter(goal=self.instance)
+
+
+class JsonObjectField(forms.CharField):
+    """A JSON object typed into a textarea ({} when empty)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return json.dumps(value, indent=1) if value else ""
+        return value
+
+    def to_python(self, value: Any) -> dict[str, Any]:
+        text = super().to_python(value)
+        if not text or not text.strip():
+            return {}
+        try:
+            parsed = json.loads(text)
+        except ValueError as error:
+            raise forms.ValidationError(f"Not valid JSON: {error}") from error
+        if not isinstance(parsed, dict):
+            raise forms.ValidationError('Must be a JSON object, e.g. {"top_p": 0.9}.')
+        return parsed
+
+
+class PathForm(forms.ModelForm):
+    extra_params = JsonObjectField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Extra call parameters as a JSON object.",
+    )
+
+    class Meta:
+        model = Path
+        fields = [
+            "name",
+            "provider",
+            "model",
+            "temperature",
+            "max_tokens",
+            "system_prompt",
+            "extra_params",
+            "weight",
+            "alpha0",
+            "beta0",
+            "expected_output_tokens",
+            "enabled",
+        ]
+        widgets = {"system_prompt": forms.Textarea(attrs={"rows": 3})}
+
+
+class ProviderForm(forms.ModelForm):
+    base_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https",
+        help_text="e.g. https://api.openai.com/v1 (ignored for the simulator)",
+    )
+    api_key = forms.CharField(
+        required=False,
+        max_length=500,
+        label="API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: never displayed again. Leave empty to keep the current key.",
+    )
+
+    class Meta:
+        model = Provider
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "api_key",
+            "api_key_env",
+            "timeout_seconds",
+            "max_retries",
+            "enabled",
+        ]
+
+    def catalog_data(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        if not data.get("api_key"):
+            data.pop("api_key", None)  # empty = keep the stored key
+        return data
+
+
+class ModelPriceForm(forms.ModelForm):
+    class Meta:
+        model = ModelPrice
+        fields = ["provider", "model", "input_per_million", "output_per_million", "effective_from"]
+        widgets = {"effective_from": forms.DateInput(attrs={"type": "date"})}
+
+
+class ExpressionCheckForm(forms.Form):
+    success_when = forms.CharField(required=False, strip=False, max_length=10_000)
+
+
+class PlaygroundForm(forms.Form):
+    goal = forms.ModelChoiceField(
+        queryset=Goal.objects.filter(status=Goal.Status.ACTIVE),
+        to_field_name="slug",
+        empty_label=None,
+    )
+    prompt = forms.CharField(max_length=20_000, widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class PlaygroundOutcomeForm(forms.Form):
+    request_id = forms.CharField(max_length=40)
+    outcome = forms.ChoiceField(choices=[("success", "success"), ("failure", "failure")])
+
+    @property
+    def value(self) -> float:
+        return 1.0 if self.cleaned_data["outcome"] == "success" else 0.0
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple
+    )
+    allowed_goals = forms.ModelMultipleChoiceField(
+        queryset=Goal.objects.order_by("slug"),
+        to_field_name="slug",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked = every goal.",
+    )
+    rate_limit_per_minute = forms.IntegerField(required=False, min_value=1)
