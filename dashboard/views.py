@@ -41,8 +41,8 @@ from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider, RoutingDe
 from routerapp.models.goals import RESPONSE_NAMES
 from routerapp.selectors import reports
 from routerapp.selectors.posteriors import posterior_list_for_goal
-from routerapp.services import routing
-from routerapp.services.access import api_key_create, audit
+from routerapp.services import access, routing
+from routerapp.services.access import api_key_create
 from routerapp.services.catalog import catalog_save
 from routerapp.services.outcomes import outcome_report
 
@@ -433,8 +433,6 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 @role_required("admin")
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(ApiKey, pk=pk)
-    if key.is_active:
-        key.revoke()
-        audit(action="api_key.revoke", obj=key, actor=request.user, ip=_ip(request))
+    if access.api_key_revoke(key=key, actor=request.user, ip=_ip(request)):
         messages.success(request, f"Key {key.name} revoked.")
     return redirect(reverse("dashboard:api-keys"))

@@ -108,3 +108,9 @@ def admin_user(db: None) -> Any:
     from tests.builders import make_user
 
     return make_user(username="ada", role="admin")
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    # Playwright's sync API keeps an event loop running in the main thread for the rest of the
+    # session, which breaks later code that starts its own loop: run the browser tests last.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

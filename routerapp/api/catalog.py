@@ -18,7 +18,7 @@ from routerapp.errors import NotFound
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider
 from routerapp.selectors.goals import goal_get, goal_list_visible
 from routerapp.selectors.posteriors import posterior_list_for_goal
-from routerapp.services.access import api_key_check, audit
+from routerapp.services.access import api_key_check, api_key_revoke
 from routerapp.services.catalog import catalog_save
 
 
@@ -278,6 +278,5 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         key = ApiKey.objects.filter(pk=pk).first()
         if key is None:
             raise NotFound("No such API key.")
-        key.revoke()
-        audit(action="api_key.revoke", obj=key, actor=request.user)
+        api_key_revoke(key=key, actor=request.user, ip=request.META.get("REMOTE_ADDR"))
         return Response(status=204)

@@ -7,7 +7,6 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 
 class ApiKey(models.Model):
@@ -53,10 +52,6 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes or self.Scope.ADMIN in self.scopes
-
-    def revoke(self) -> None:
-        self.revoked_at = timezone.now()
-        self.save(update_fields=["revoked_at"])
 
 
 class AuditLog(models.Model):

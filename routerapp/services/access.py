@@ -76,6 +76,19 @@ def api_key_create(
     return key, raw
 
 
+def api_key_revoke(
+    *, key: ApiKey, actor: AbstractBaseUser | AnonymousUser | None = None, ip: str | None = None
+) -> bool:
+    """Revoke a key (audited). Returns False when it was already revoked: nothing changes."""
+    with transaction.atomic():
+        active = ApiKey.objects.filter(id=key.id, revoked_at=None)
+        revoked = active.update(revoked_at=timezone.now())
+        if revoked:
+            audit(action="api_key.revoke", obj=key, actor=actor, ip=ip)
+    key.refresh_from_db(fields=["revoked_at"])
+    return bool(revoked)
+
+
 def api_key_authenticate(raw: str | None) -> ApiKey:
     """The active key for a raw secret, or AuthenticationFailed. Constant-time by construction:
     the lookup is by prefix and the secret is compared as a hash."""

@@ -7,6 +7,7 @@ import openai
 import pytest
 
 from routerapp.models import Outcome, Posterior, Provider, RoutingDecision
+from routerapp.services.access import api_key_revoke
 from tests.builders import make_api_key, make_goal, make_provider
 
 MESSAGES = [{"role": "user", "content": "Is this spam? 'You won a free cruise, click now!'"}]
@@ -169,7 +170,7 @@ def test_missing_or_wrong_key_is_401(live: str, header: str | None) -> None:
 def test_revoked_key_is_401(live: str) -> None:
     make_goal(slug="g1")
     api_key, key = make_api_key()
-    api_key.revoke()
+    api_key_revoke(key=api_key)
     with pytest.raises(openai.AuthenticationError):
         client_for(live, key).chat.completions.create(model="goal/g1", messages=MESSAGES)
 

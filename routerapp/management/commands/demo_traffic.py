@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from routerapp import demo_data
 from routerapp.models import ApiKey
-from routerapp.services.access import api_key_create
+from routerapp.services.access import api_key_create, api_key_revoke
 from routerapp.services.demo import DEMO_GOALS
 
 TRAFFIC_KEY_NAME = "demo-traffic"
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         self.stopping = False
         signal.signal(signal.SIGTERM, self._stop)  # finish the current call, then stop
         for old in ApiKey.objects.filter(name=TRAFFIC_KEY_NAME, revoked_at=None):
-            old.revoke()
+            api_key_revoke(key=old)
         _, raw_key = api_key_create(name=TRAFFIC_KEY_NAME, scopes=["completions", "outcomes"])
         base = options["base_url"].rstrip("/")
         client = openai.OpenAI(base_url=f"{base}/v1", api_key=raw_key, max_retries=0, timeout=60)
