@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,21 @@ def _layout(*, title: str = "", height: int = 320, **extra: Any) -> dict[str, An
         layout["title"] = {"text": title, "font": {"size": 14}}
     layout.update(extra)
     return layout
+
+
+def _time_axis(periods: Sequence[str]) -> dict[str, Any]:
+    """A date axis; one lone period gets an hour either side, or plotly zooms to milliseconds."""
+    axis: dict[str, Any] = {"type": "date"}
+    if len(set(periods)) == 1:
+        try:
+            moment = datetime.fromisoformat(str(periods[0]))
+        except ValueError:
+            return axis
+        axis["range"] = [
+            (moment - timedelta(hours=1)).isoformat(),
+            (moment + timedelta(hours=1)).isoformat(),
+        ]
+    return axis
 
 
 def color_for(index: int) -> str:
@@ -156,6 +172,7 @@ def share_over_time_figure(rows: Sequence[Row]) -> Figure:
         "data": data,
         "layout": _layout(
             title="Traffic share over time",
+            xaxis=_time_axis(periods),
             yaxis={"tickformat": ".0%", "range": [0, 1]},
         ),
     }
@@ -193,6 +210,7 @@ def success_rate_figure(rows: Sequence[Row]) -> Figure:
         "data": data,
         "layout": _layout(
             title="Success rate per path (95% interval)",
+            xaxis=_time_axis([str(row["period"]) for row in rows]),
             yaxis={"tickformat": ".0%", "range": [0, 1.05]},
         ),
     }

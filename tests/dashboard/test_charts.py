@@ -136,3 +136,13 @@ def test_cost_per_1k_sorts_cheapest_first_and_sparkline_hides_axes() -> None:
     assert figure["data"][0]["y"] == ["g / mini", "g / big"]
     spark = charts.sparkline_figure([1, 2, 3])
     assert spark["layout"]["xaxis"]["visible"] is False
+
+
+def test_over_time_figure_with_one_period_spans_two_hours_not_milliseconds() -> None:
+    from dashboard.charts import share_over_time_figure
+
+    figure = share_over_time_figure(
+        [{"period": "2026-11-22T07:00:00+00:00", "path": "mini", "requests": 3}]
+    )
+    start, end = figure["layout"]["xaxis"]["range"]
+    assert start.startswith("2026-11-22T06:00") and end.startswith("2026-11-22T08:00")

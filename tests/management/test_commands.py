@@ -67,3 +67,9 @@ def test_demo_traffic_sends_calls_and_reports_outcomes(live: str) -> None:
     # automatic success_when verdict with the truth).
     assert Outcome.objects.count() == 9
     assert "9 calls sent" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_migrations_match_the_models() -> None:
+    # A model change without its migration would break `make run` on a fresh database.
+    call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
