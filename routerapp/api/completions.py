@@ -22,7 +22,7 @@ from routerapp.dbwork import run_db
 from routerapp.errors import InvalidRequest, PayloadTooLarge, RouterError
 from routerapp.models import ApiKey, Goal
 from routerapp.selectors.goals import goal_get, goal_list_visible
-from routerapp.services import routing
+from routerapp.services import routing, streaming
 from routerapp.services.access import (
     api_key_authenticate,
     api_key_check,
@@ -130,7 +130,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             raise InvalidRequest("'metadata' must be an object.", param="metadata")
         passthrough = {k: v for k, v in body.items() if k not in routing.ROUTER_FIELDS}
         if body.get("stream"):
-            plan, path, events = await routing.completion_stream(
+            plan, path, events = await streaming.completion_stream(
                 goal=goal,
                 api_key=key,
                 messages=messages,
