@@ -35,6 +35,8 @@ def _check_unit(name: str, value: float) -> float:
 
 
 _LOW, _HIGH = 1e-3, 1.0 - 1e-3
+# Bound of the integral offset, in units of 1 - quality_target (chosen on half A, docs/engine.md).
+BIAS_LIMIT = 4.0
 
 
 def _logit(p: float) -> float:
@@ -123,6 +125,36 @@ def reference_estimate(
     return totals[best], {key: bucket_rates[best] for key, bucket_rates in rates.items()}
 
 
+def _clip_and_integrate(deficit: float, bias: float, config: EngineConfig) -> tuple[float, float]:
+    """Anti-windup clip of D, then the slow integral term.
+
+    With the tolerance equal to (1 - quality_target) - gain x D, holding the tolerance at the
+    level the goal needs, tau*, takes a standing D = -(tau* - (1 - quality_target)) / gain:
+    a surplus of that many outcomes that is never spent (RouteBench: tau* ~ 0.15-0.2, gain
+    0.01, so 10-15 outcomes, ~0.25 point of accuracy over 6,190 calls, ~1.5 points of strong
+    share; twice that on half the data). `bias` moves by -controller_integral x D per outcome,
+    so it takes over the standing offset and D returns to ~0 (a PI controller on D).
+    """
+    gain = config.controller_gain
+    if gain <= 0.0:
+        return deficit, bias
+    start = 1.0 - config.quality_target + bias
+    # Band of D over which the tolerance is inside [0, tolerance_max].
+    low = (start - config.tolerance_max) / gain
+    high = start / gain
+    clipped = min(max(deficit, low), high)
+    if config.controller_integral > 0.0 and clipped == deficit:
+        # Conditional integration: not while the tolerance is pinned at a bound (else the
+        # offset itself would wind up during a long surplus or deficit).
+        bias -= config.controller_integral * clipped
+        # The offset is a correction, not a second controller: it stays within
+        # [-(1 - quality_target), +2 (1 - quality_target)] (tolerance offset 0 .. 3x start),
+        # so a biased reference cannot ratchet it towards tolerance_max.
+        base = 1.0 - config.quality_target
+        bias = min(max(bias, -base), min(BIAS_LIMIT * base, config.tolerance_max - base))
+    return clipped, bias
+
+
 def controller_observe(
     state: ControllerState,
     *,
@@ -145,6 +177,7 @@ def controller_observe(
     evidence = state.evidence
     offsets = state.offsets
     reference_total = state.reference_total
+    bias = state.bias
     if config.objective == "cost_at_quality" and chosen_path is not None:
         key = bucket or ""
         count, _ = buckets.get(key, (0, reference_quality))
@@ -159,23 +192,14 @@ def controller_observe(
         target = config.quality_target
         deficit += target * (total - reference_total) - value
         reference_total = total
-        if config.controller_gain > 0.0:
-            start = 1.0 - target
-            low = (start - config.tolerance_max) / config.controller_gain
-            high = start / config.controller_gain
-            deficit = min(max(deficit, low), high)
+        deficit, bias = _clip_and_integrate(deficit, bias, config)
     elif config.objective == "cost_at_quality":
         key = bucket or ""
         count, previous = buckets.get(key, (0, reference_quality))
         target = config.quality_target
         deficit += target * count * (reference_quality - previous)
         deficit += target * reference_quality - value
-        if config.controller_gain > 0.0:
-            start = 1.0 - target
-            # Band of D over which the tolerance is inside [0, tolerance_max].
-            low = (start - config.tolerance_max) / config.controller_gain
-            high = start / config.controller_gain
-            deficit = min(max(deficit, low), high)
+        deficit, bias = _clip_and_integrate(deficit, bias, config)
         buckets = {**buckets, key: (count + 1, reference_quality)}
     return ControllerState(
         deficit=deficit,
@@ -186,4 +210,5 @@ def controller_observe(
         evidence=evidence,
         offsets=offsets,
         reference_total=reference_total,
+        bias=bias,
     )

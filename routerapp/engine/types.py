@@ -63,6 +63,8 @@ class EngineConfig:
       (0 = paths backed off independently; see `posteriors.backoff_parameters`).
     - `controller_gain` 0.01 / `tolerance_max` 1.0: step and bound of the online controller
       (see `control.py`; 0.01 chosen on half A of the RouteBench split, docs/engine.md).
+    - `controller_integral` 0.0: optional slow integral term that removes the controller's
+      standing surplus (`ControllerState.bias`); off by default, see docs/engine.md.
     """
 
     objective: Objective = "cost_at_quality"
@@ -75,6 +77,7 @@ class EngineConfig:
     half_life_seconds: float | None = None
     controller_gain: float = 0.01
     tolerance_max: float = 1.0
+    controller_integral: float = 0.0
     sample_scale: float = 1.0
 
     def __post_init__(self) -> None:
@@ -91,6 +94,7 @@ class EngineConfig:
         _check_range("level_sharing", self.level_sharing, 0.0, 1e9)
         _check_range("controller_gain", self.controller_gain, 0.0, 10.0)
         _check_range("tolerance_max", self.tolerance_max, 0.0, 1e6)
+        _check_range("controller_integral", self.controller_integral, 0.0, 1.0)
         _check_range("sample_scale", self.sample_scale, 0.0, 1.0)
         if self.half_life_seconds is not None:
             _check_range("half_life_seconds", self.half_life_seconds, 1e-9, math.inf)
@@ -150,12 +154,13 @@ class ControllerState:
     evidence: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
     offsets: Mapping[str, float] = field(default_factory=dict)
     reference_total: float = 0.0
+    bias: float = 0.0
 
     def effective_tolerance(self, config: EngineConfig) -> float:
         """Success-rate loss accepted per unit of normalised cost saved (1 / multiplier):
         starts at 1 - quality_target and shrinks while the goal runs a quality deficit."""
         start = 1.0 - config.quality_target
-        tolerance = start - config.controller_gain * self.deficit
+        tolerance = start + self.bias - config.controller_gain * self.deficit
         return min(max(tolerance, 0.0), config.tolerance_max)
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +176,7 @@ class ControllerState:
                          for key, paths in sorted(self.evidence.items())},
             "offsets": dict(sorted(self.offsets.items())),
             "reference_total": self.reference_total,
+            "bias": self.bias,
         }
 
     @classmethod
@@ -199,6 +205,7 @@ class ControllerState:
                 evidence=evidence,
                 offsets=offsets,
                 reference_total=float(data.get("reference_total", 0.0)),
+                bias=float(data.get("bias", 0.0)),
             )
         except (TypeError, ValueError, IndexError, KeyError) as error:
             raise InvalidConfig(f"controller state is not valid: {data!r}") from error
@@ -208,6 +215,7 @@ class ControllerState:
         if (
             state.observations < 0
             or not math.isfinite(state.deficit)
+            or not math.isfinite(state.bias)
             or not all(math.isfinite(x) and x >= 0 for x in numbers)
             or not all(math.isfinite(x) for x in offsets.values())
             or any(count < 0 for count, _ in buckets.values())

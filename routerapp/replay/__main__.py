@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                         default=EngineConfig.backoff_strength)
     parser.add_argument("--utility-lambda", type=float, default=EngineConfig.utility_lambda)
     parser.add_argument("--controller-gain", type=float, default=EngineConfig.controller_gain)
+    parser.add_argument("--controller-integral", type=float,
+                        default=EngineConfig.controller_integral)
     for name, default in Pricing().__dict__.items():
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=default)
     parser.add_argument("--decisions-out", help="write id,routed_to in request order here")
@@ -60,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backoff_strength=args.backoff_strength,
         utility_lambda=args.utility_lambda,
         controller_gain=args.controller_gain,
+        controller_integral=args.controller_integral,
         half_life_seconds=args.half_life,
     )
     options = ReplayOptions(config=config, context=args.context, seed=args.seed,
