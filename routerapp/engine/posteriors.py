@@ -110,12 +110,14 @@ def backoff_parameters(
     rate = other[:, 0] / np.maximum(other_total, 1e-300)
     if level_sharing > 0.0:
         own = bucket.sum(axis=1)
-        clipped = np.clip(rate, _LOW, _HIGH)
+        clipped = np.minimum(np.maximum(rate, _LOW), _HIGH)
         base = (np.log(clipped / (1.0 - clipped)) if offsets is None
                 else np.asarray(offsets, dtype=float))
         usable = (own > 0.0) & (other_total > 0.0)
-        shrunk = np.clip((bucket[:, 0] + level_sharing * clipped) / (own + level_sharing),
-                         _LOW, _HIGH)
+        shrunk = np.minimum(
+            np.maximum((bucket[:, 0] + level_sharing * clipped) / (own + level_sharing), _LOW),
+            _HIGH,
+        )
         weights = np.where(usable, own, 0.0)
         levels = np.where(usable, own * (np.log(shrunk / (1.0 - shrunk)) - base), 0.0)
         rest = weights.sum() - weights
@@ -123,4 +125,7 @@ def backoff_parameters(
         shared = 1.0 / (1.0 + np.exp(-(base + level)))
         rate = np.where(rest > 0.0, shared, rate)
     rate = np.where(other_total > 0.0, rate, 0.0)
-    return prior + bucket + np.column_stack((lent * rate, lent * (1.0 - rate)))
+    parameters = prior + bucket
+    parameters[:, 0] += lent * rate
+    parameters[:, 1] += lent * (1.0 - rate)
+    return parameters
