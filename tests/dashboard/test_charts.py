@@ -145,4 +145,5 @@ def test_over_time_figure_with_one_period_spans_two_hours_not_milliseconds() -> 
         [{"period": "2026-11-22T07:00:00+00:00", "path": "mini", "requests": 3}]
     )
     start, end = figure["layout"]["xaxis"]["range"]
-    assert start.startswith("2026-11-22T06:00") and end.startswith("2026-11-22T08:00")
+    assert start.startswith("2026-11-22T06:00")
+    assert end.startswith("2026-11-22T08:00")
