@@ -31,7 +31,7 @@ from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
 from routerapp.models import Goal, RoutingDecision  # noqa: E402
-from routerapp.selectors.reports import DecisionFilters, decision_list  # noqa: E402
+from routerapp.selectors.decisions import DecisionFilters, decision_list  # noqa: E402
 from routerapp.services.demo import demo_seed  # noqa: E402
 
 BUDGET_MS = 300.0

@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider, RoutingDecision
-from routerapp.selectors.reports import DecisionCursor, DecisionFilters, Granularity
+from routerapp.selectors.decisions import DecisionCursor, DecisionFilters
+from routerapp.selectors.reports import Granularity
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 WINDOW_CHOICES = [

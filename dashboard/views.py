@@ -40,6 +40,8 @@ from routerapp.expressions import ExpressionError, compile_expression
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider, RoutingDecision
 from routerapp.models.goals import RESPONSE_NAMES
 from routerapp.selectors import reports
+from routerapp.selectors.decisions import decision_get_detail, decision_list
+from routerapp.selectors.goals import api_key_list, catalog_overview
 from routerapp.selectors.posteriors import posterior_list_for_goal
 from routerapp.services import access, routing
 from routerapp.services.access import api_key_create
@@ -190,7 +192,7 @@ def savings(request: HttpRequest) -> HttpResponse:
 def decisions(request: HttpRequest) -> HttpResponse:
     form = DecisionFilterForm(request.GET)
     older, newer = form.cursors()
-    page = reports.decision_list(
+    page = decision_list(
         filters=form.filters(), older_than=older, newer_than=newer, limit=DECISIONS_PER_PAGE
     )
     filters = {
@@ -213,7 +215,7 @@ def decisions(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required("view")
 def decision_detail(request: HttpRequest, request_id: str) -> HttpResponse:
-    detail = reports.decision_get_detail(request_id=request_id)
+    detail = decision_get_detail(request_id=request_id)
     if detail is None:
         raise Http404("No such decision.")
     return render(request, "dashboard/decision_detail.html", {"detail": detail})
@@ -225,7 +227,7 @@ def decision_detail(request: HttpRequest, request_id: str) -> HttpResponse:
 @require_GET
 @role_required("view")
 def configuration(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/configuration.html", {"catalog": reports.catalog_overview()})
+    return render(request, "dashboard/configuration.html", {"catalog": catalog_overview()})
 
 
 def _save(request: HttpRequest, form: BaseForm, *, instance: Model, data: dict[str, Any]) -> bool:
@@ -374,7 +376,7 @@ def playground(request: HttpRequest) -> HttpResponse:
             context["error"] = error.message
             context["error_request_id"] = error.extra.get("request_id")
         else:
-            context["detail"] = reports.decision_get_detail(request_id=decision.request_id)
+            context["detail"] = decision_get_detail(request_id=decision.request_id)
     return render(request, "dashboard/playground.html", context)
 
 
@@ -397,7 +399,7 @@ def playground_outcome(request: HttpRequest) -> HttpResponse:
     if not _is_htmx(request):
         messages.success(request, f"Outcome recorded: {form.cleaned_data['outcome']}.")
         return redirect("dashboard:decision-detail", request_id=decision.request_id)
-    detail = reports.decision_get_detail(request_id=decision.request_id)
+    detail = decision_get_detail(request_id=decision.request_id)
     return render(
         request, "dashboard/partials/_outcome.html", {"detail": detail, "just_reported": True}
     )
@@ -425,7 +427,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
         else:
             # Shown in this response only: the secret is not stored anywhere.
             context.update(created_key=key, created_secret=raw, form=ApiKeyForm())
-    context["keys"] = reports.api_key_list()
+    context["keys"] = api_key_list()
     return render(request, "dashboard/api_keys.html", context)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from routerapp.errors import NotFound
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider
@@ -46,3 +48,31 @@ def price_get(*, provider_id: int, model: str, on: date) -> tuple[Decimal, Decim
 
 def simulator_in_use() -> bool:
     return Provider.objects.filter(kind=Provider.Kind.SIMULATOR, enabled=True).exists()
+
+
+@dataclass
+class CatalogOverview:
+    goals: list[dict[str, Any]]
+    providers: list[Provider]
+    prices: list[ModelPrice]
+
+
+def catalog_overview() -> CatalogOverview:
+    goals = list(
+        Goal.objects.annotate(path_count=Count("paths"))
+        .order_by("slug")
+        .values("slug", "description", "status", "objective", "path_count")
+    )
+    return CatalogOverview(
+        goals=goals,
+        providers=list(Provider.objects.order_by("name")),
+        prices=list(
+            ModelPrice.objects.select_related("provider").order_by(
+                "provider__name", "model", "-effective_from"
+            )
+        ),
+    )
+
+
+def api_key_list() -> list[ApiKey]:
+    return list(ApiKey.objects.prefetch_related("allowed_goals").select_related("created_by"))

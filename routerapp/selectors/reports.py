@@ -1,4 +1,4 @@
-"""Dashboard and report reads: overview, savings, regret, traffic over time, the decision log.
+"""Dashboard and report reads: overview, savings, regret, traffic over time.
 
 Every aggregate reads `HourlyRollup` (a few rows per goal, path and hour), never the decision
 table, so pages stay fast at millions of decisions. The decision log pages with a keyset
@@ -7,19 +7,18 @@ cursor over the `created_at` index (no COUNT(*), no OFFSET).
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from routerapp import engine
-from routerapp.models import ApiKey, Goal, HourlyRollup, ModelPrice, Path, Provider, RoutingDecision
+from routerapp.models import Goal, HourlyRollup
 
 Granularity = Literal["hour", "day"]
 GRANULARITIES: tuple[Granularity, ...] = ("hour", "day")
@@ -388,221 +387,3 @@ def goal_traffic_series(
             }
         )
     return series
-
-
-# --------------------------------------------------------------------------- decisions
-
-
-@dataclass(frozen=True)
-class DecisionCursor:
-    """A position in the log: (created_at, id). Encoded opaque and URL-safe."""
-
-    created_at: datetime
-    id: int
-
-    def encode(self) -> str:
-        raw = f"{self.created_at.isoformat()}|{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str) -> DecisionCursor | None:
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-            moment, _, identifier = raw.partition("|")
-            created_at = datetime.fromisoformat(moment)
-            if created_at.tzinfo is None:
-                return None
-            return cls(created_at=created_at, id=int(identifier))
-        except (ValueError, UnicodeDecodeError):
-            return None
-
-
-@dataclass(frozen=True)
-class DecisionFilters:
-    goal: str | None = None
-    path: str | None = None
-    reason: str | None = None
-    outcome: Literal["success", "failure", "none"] | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-@dataclass
-class DecisionPage:
-    rows: list[dict[str, Any]]
-    newer: str | None
-    older: str | None
-
-
-_DECISION_COLUMNS = (
-    "id",
-    "request_id",
-    "created_at",
-    "goal__slug",
-    "path__name",
-    "path__model",
-    "reason",
-    "status",
-    "cost",
-    "baseline_cost",
-    "latency_ms",
-    "outcome__value",
-    "outcome__source",
-)
-
-
-def _filtered_decisions(filters: DecisionFilters) -> QuerySet[RoutingDecision]:
-    decisions = RoutingDecision.objects.all()
-    if filters.goal:
-        decisions = decisions.filter(goal__slug=filters.goal)
-    if filters.path:
-        decisions = decisions.filter(path__name=filters.path)
-    if filters.reason:
-        decisions = decisions.filter(reason=filters.reason)
-    if filters.outcome == "success":
-        decisions = decisions.filter(outcome__value__gte=0.5)
-    elif filters.outcome == "failure":
-        decisions = decisions.filter(outcome__value__lt=0.5)
-    elif filters.outcome == "none":
-        decisions = decisions.filter(outcome__isnull=True)
-    if filters.since:
-        decisions = decisions.filter(created_at__gte=filters.since)
-    if filters.until:
-        decisions = decisions.filter(created_at__lt=filters.until)
-    return decisions
-
-
-def decision_list(
-    *,
-    filters: DecisionFilters,
-    older_than: DecisionCursor | None = None,
-    newer_than: DecisionCursor | None = None,
-    limit: int = 50,
-) -> DecisionPage:
-    """One page of the log, newest first, from a cursor in either direction.
-
-    Keyset pagination on (created_at, id): each page is an index range scan of `limit + 1`
-    rows whatever the table size; there is no total count on purpose.
-    """
-    decisions = _filtered_decisions(filters)
-    if newer_than is not None:
-        # Walk forwards from the cursor, then show the page newest first.
-        decisions = decisions.filter(created_at__gte=newer_than.created_at).exclude(
-            Q(created_at=newer_than.created_at) & Q(id__lte=newer_than.id)
-        )
-        found = list(decisions.order_by("created_at", "id").values(*_DECISION_COLUMNS)[: limit + 1])
-        more = len(found) > limit
-        rows = list(reversed(found[:limit]))
-        has_newer, has_older = more, True
-    else:
-        if older_than is not None:
-            decisions = decisions.filter(created_at__lte=older_than.created_at).exclude(
-                Q(created_at=older_than.created_at) & Q(id__gte=older_than.id)
-            )
-        found = list(
-            decisions.order_by("-created_at", "-id").values(*_DECISION_COLUMNS)[: limit + 1]
-        )
-        rows = found[:limit]
-        has_newer, has_older = older_than is not None, len(found) > limit
-    newer = (
-        DecisionCursor(rows[0]["created_at"], rows[0]["id"]).encode()
-        if rows and has_newer
-        else None
-    )
-    older = (
-        DecisionCursor(rows[-1]["created_at"], rows[-1]["id"]).encode()
-        if rows and has_older
-        else None
-    )
-    return DecisionPage(rows=rows, newer=newer, older=older)
-
-
-@dataclass
-class DecisionDetail:
-    decision: RoutingDecision
-    samples: list[dict[str, Any]]
-    attempts: list[dict[str, Any]]
-    features: list[tuple[str, Any]]
-    outcome: dict[str, Any] | None
-
-
-def decision_get_detail(*, request_id: str) -> DecisionDetail | None:
-    """Everything a decision's page explains: the sample of every path in ranking order."""
-    decision = (
-        RoutingDecision.objects.select_related("goal", "path", "path__provider")
-        .filter(request_id=request_id)
-        .first()
-    )
-    if decision is None:
-        return None
-    ranking = [int(path_id) for path_id in decision.ranking or []]
-    sample_ids = {int(path_id) for path_id in (decision.samples or {})}
-    names = {
-        path.id: path
-        for path in Path.objects.filter(id__in=sample_ids | set(ranking)).only(
-            "id", "name", "model"
-        )
-    }
-    order = ranking + sorted(sample_ids - set(ranking))
-    samples = []
-    for rank, path_id in enumerate(order, start=1):
-        path = names.get(path_id)
-        sample = (decision.samples or {}).get(str(path_id))
-        samples.append(
-            {
-                "rank": rank,
-                "path_id": path_id,
-                "path": path.name if path else f"#{path_id} (deleted)",
-                "model": path.model if path else "",
-                "sample": sample,
-                "chosen": path_id == decision.path_id,
-            }
-        )
-    outcome = None
-    if hasattr(decision, "outcome"):
-        current = decision.outcome
-        outcome = {
-            "value": current.value,
-            "source": current.source,
-            "source_label": current.get_source_display(),
-            "note": current.note,
-            "reported_at": current.reported_at,
-        }
-    return DecisionDetail(
-        decision=decision,
-        samples=samples,
-        attempts=list(decision.attempts or []),
-        features=sorted((decision.features or {}).items()),
-        outcome=outcome,
-    )
-
-
-# --------------------------------------------------------------------------- catalog pages
-
-
-@dataclass
-class CatalogOverview:
-    goals: list[dict[str, Any]]
-    providers: list[Provider]
-    prices: list[ModelPrice]
-
-
-def catalog_overview() -> CatalogOverview:
-    goals = list(
-        Goal.objects.annotate(path_count=Count("paths"))
-        .order_by("slug")
-        .values("slug", "description", "status", "objective", "path_count")
-    )
-    return CatalogOverview(
-        goals=goals,
-        providers=list(Provider.objects.order_by("name")),
-        prices=list(
-            ModelPrice.objects.select_related("provider").order_by(
-                "provider__name", "model", "-effective_from"
-            )
-        ),
-    )
-
-
-def api_key_list() -> list[ApiKey]:
-    return list(ApiKey.objects.prefetch_related("allowed_goals").select_related("created_by"))

@@ -6,11 +6,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from routerapp.selectors.reports import (
+from routerapp.selectors.decisions import (
     DecisionCursor,
     DecisionFilters,
     decision_get_detail,
     decision_list,
+)
+from routerapp.selectors.reports import (
     goal_traffic_series,
     overview_report,
     savings_report,
