@@ -1,8 +1,7 @@
 """Dashboard and report reads: overview, savings, regret, traffic over time.
 
 Every aggregate reads `HourlyRollup` (a few rows per goal, path and hour), never the decision
-table, so pages stay fast at millions of decisions. The decision log pages with a keyset
-cursor over the `created_at` index (no COUNT(*), no OFFSET).
+table, so pages stay fast at millions of decisions.
 """
 
 from __future__ import annotations
