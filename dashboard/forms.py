@@ -113,21 +113,7 @@ class DecisionFilterForm(forms.Form):
 class GoalForm(forms.ModelForm):
     class Meta:
         model = Goal
-        fields = [
-            "slug",
-            "description",
-            "success_when",
-            "objective",
-            "quality_target",
-            "exploration_floor",
-            "prior_strength",
-            "half_life_seconds",
-            "bucket_by",
-            "shadow_rate",
-            "cascade",
-            "status",
-            "baseline_path",
-        ]
+        fields = list(Goal.EDITABLE_FIELDS)
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "success_when": forms.Textarea(

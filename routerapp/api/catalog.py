@@ -29,25 +29,7 @@ class GoalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Goal
-        fields = [
-            "id",
-            "slug",
-            "description",
-            "success_when",
-            "objective",
-            "quality_target",
-            "exploration_floor",
-            "prior_strength",
-            "half_life_seconds",
-            "bucket_by",
-            "shadow_rate",
-            "cascade",
-            "status",
-            "baseline_path",
-            "version",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *Goal.EDITABLE_FIELDS, "version", "created_at", "updated_at"]
         read_only_fields = ["id", "version", "created_at", "updated_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,13 @@ class Goal(models.Model):
         COMPLEXITY = "complexity", "Complexity (simple / medium / complex)"
         TASK_TYPE = "task_type", "Task type"
 
+    # What operators set (the web form and the API edit the same fields).
+    EDITABLE_FIELDS = (
+        "slug", "description", "success_when", "objective", "quality_target",
+        "exploration_floor", "prior_strength", "half_life_seconds", "bucket_by", "shadow_rate",
+        "cascade", "status", "baseline_path",
+    )
+
     slug = models.SlugField(max_length=100, unique=True, help_text="The goal_id clients send.")
     description = models.TextField(blank=True)
     success_when = models.TextField(
