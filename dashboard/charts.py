@@ -89,7 +89,9 @@ def beta_density(
 def posterior_figure(rows: Sequence[Row], *, bucket: str = "") -> Figure:
     """Beta density per path of one bucket, with its mean and 95% interval in the hover."""
     data = []
-    for index, row in enumerate(r for r in rows if r["bucket"] == bucket):
+    # Paths in name order, as in the over-time figures, so a path keeps its colour on the page.
+    in_bucket = sorted((r for r in rows if r["bucket"] == bucket), key=lambda r: str(r["path"]))
+    for index, row in enumerate(in_bucket):
         xs, ys = beta_density(float(row["alpha"]), float(row["beta"]))
         color = color_for(index)
         label = f"{row['path']} (mean {row['mean']:.1%}, 95% {row['low']:.1%}–{row['high']:.1%})"
@@ -130,6 +132,7 @@ def posterior_figure(rows: Sequence[Row], *, bucket: str = "") -> Figure:
         "layout": _layout(
             title=f"Posterior success rate{' — ' + bucket if bucket else ''}",
             xaxis={"title": {"text": "success rate"}, "tickformat": ".0%"},
+            legend={"orientation": "h", "y": -0.32},
             yaxis={"title": {"text": "density"}, "rangemode": "tozero"},
         ),
     }

@@ -53,7 +53,8 @@ _LOW, _HIGH = 1e-3, 1.0 - 1e-3  # rates are clipped here before taking logits
 class _Prepared:
     """Validated posteriors of one call's arms as plain lists (built once per call)."""
 
-    __slots__ = ("ids", "alpha", "beta", "best", "costs", "normalised", "epsilon")
+    __slots__ = ("ids", "alpha", "beta", "best", "costs", "normalised", "epsilon",
+                 "reference_outcomes")
 
     def __init__(self, ids: list[str], alpha: list[float], beta: list[float], best: int,
                  costs: list[float], normalised: list[float] | None, epsilon: float) -> None:
@@ -64,6 +65,7 @@ class _Prepared:
         self.costs = costs
         self.normalised = normalised
         self.epsilon = epsilon
+        self.reference_outcomes = 0.0  # bucket outcomes of the reference path
 
 
 def _raise_for_bad_numbers(arms: Sequence[Arm]) -> None:
@@ -229,7 +231,9 @@ def _prepare(arms: Sequence[Arm], config: EngineConfig,
     else:
         goal = np.asarray(prior) + numbers[:, 4:6]
         best = int(np.argmax(goal[:, 0] / goal.sum(axis=1)))
-    return _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)
+    prepared = _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)
+    prepared.reference_outcomes = float(numbers[best, 2] + numbers[best, 3])
+    return prepared
 
 
 def _draw(rng: np.random.Generator, alpha: list[float], beta: list[float]) -> list[float]:
@@ -279,6 +283,11 @@ def rank_paths(
     forced = None
     if coin < prepared.epsilon:
         forced = int(rng.integers(count))
+    elif count > 1 and prepared.reference_outcomes < config.reference_min_outcomes:
+        # Keep sampling the reference path in a bucket until it has a few outcomes there, so
+        # its within-bucket offset cannot be read from one or two lucky/unlucky calls.
+        forced = prepared.best
+    if forced is not None:
         order.remove(forced)
         order.insert(0, forced)
     if count == 1:

@@ -79,6 +79,7 @@ class EngineConfig:
     tolerance_max: float = 1.0
     controller_integral: float = 0.0
     sample_scale: float = 1.0
+    reference_min_outcomes: float = 0.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -96,6 +97,7 @@ class EngineConfig:
         _check_range("tolerance_max", self.tolerance_max, 0.0, 1e6)
         _check_range("controller_integral", self.controller_integral, 0.0, 1.0)
         _check_range("sample_scale", self.sample_scale, 0.0, 1.0)
+        _check_range("reference_min_outcomes", self.reference_min_outcomes, 0.0, 1e6)
         if self.half_life_seconds is not None:
             _check_range("half_life_seconds", self.half_life_seconds, 1e-9, math.inf)
 

@@ -76,8 +76,11 @@ def test_posterior_figure_has_a_curve_and_a_mean_marker_per_path_of_the_bucket()
     ]
     figure = charts.posterior_figure(rows, bucket="")
     assert [trace["mode"] for trace in figure["data"]] == ["lines", "markers"] * 2
-    assert figure["data"][0]["name"].startswith("mini (mean 75.0%")
+    # Paths in name order (big, mini), so each keeps its colour across the page's figures.
+    assert figure["data"][0]["name"].startswith("big (mean 75.0%")
+    assert figure["data"][2]["name"].startswith("mini (mean 75.0%")
     assert figure["data"][1]["x"] == [0.75]
+    assert figure["data"][0]["line"]["color"] == charts.color_for(0)
     json.dumps(figure)  # plain data only
 
 
