@@ -48,7 +48,8 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def path_offsets(evidence: Mapping[str, Mapping[str, tuple[float, float]]]) -> dict[str, float]:
+def path_offsets(evidence: Mapping[str, Mapping[str, tuple[float, float]]],
+                 shrinkage: float = 0.0) -> dict[str, float]:
     """Logit offset of each path's success rate, estimated *within* buckets (additive model
     logit p[path, bucket] = level[bucket] + offset[path]).
 
@@ -72,12 +73,19 @@ def path_offsets(evidence: Mapping[str, Mapping[str, tuple[float, float]]]) -> d
         base = paths.get(anchor)
         if base is None or base[0] <= 0.0:
             continue
-        base_logit = _logit((base[1] + 0.5) / (base[0] + 1.0))
+        base_rate = (base[1] + 0.5) / (base[0] + 1.0)
+        base_logit = _logit(base_rate)
         for path, (n, v) in paths.items():
             if path == anchor or n <= 0.0:
                 continue
             weight = n * base[0] / (n + base[0])
-            sums[path][0] += weight * (_logit((v + 0.5) / (n + 1.0)) - base_logit)
+            if shrinkage > 0.0:
+                # Shrink towards the anchor's rate in this bucket (offset 0), not towards 1/2:
+                # smoothing to 1/2 reads a rarely tried path as worse in every easy bucket.
+                rate = (v + shrinkage * base_rate) / (n + shrinkage)
+            else:
+                rate = (v + 0.5) / (n + 1.0)
+            sums[path][0] += weight * (_logit(rate) - base_logit)
             sums[path][1] += weight
     offsets = {}
     for path, (n, v) in totals.items():
@@ -185,7 +193,7 @@ def controller_observe(
         n, v = paths.get(chosen_path, (0.0, 0.0))
         paths[chosen_path] = (n + 1.0, v + value)
         evidence = {**evidence, key: paths}
-        offsets = path_offsets(evidence)
+        offsets = path_offsets(evidence, config.offset_shrinkage)
         buckets = {**buckets, key: (count + 1, reference_quality)}
         total, rates = reference_estimate(buckets, evidence, offsets, config.backoff_strength)
         buckets = {k: (c, rates.get(k, r)) for k, (c, r) in buckets.items()}

@@ -80,6 +80,7 @@ class EngineConfig:
     controller_integral: float = 0.0
     sample_scale: float = 1.0
     reference_min_outcomes: float = 0.0
+    offset_shrinkage: float = 0.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -98,6 +99,7 @@ class EngineConfig:
         _check_range("controller_integral", self.controller_integral, 0.0, 1.0)
         _check_range("sample_scale", self.sample_scale, 0.0, 1.0)
         _check_range("reference_min_outcomes", self.reference_min_outcomes, 0.0, 1e6)
+        _check_range("offset_shrinkage", self.offset_shrinkage, 0.0, 1e6)
         if self.half_life_seconds is not None:
             _check_range("half_life_seconds", self.half_life_seconds, 1e-9, math.inf)
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Min, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -155,7 +155,8 @@ def overview_report(
     *, start: datetime, end: datetime, granularity: Granularity = "day"
 ) -> OverviewReport:
     """Per goal totals and sparkline series for the window, overall totals, and the saving a
-    month at the window's rate (savings per elapsed hour x 730)."""
+    month at the current rate: savings per hour since the window's first hour with traffic
+    (at least one hour) x 730, so a demo started ten minutes ago is not averaged over a week."""
     periods = _periods(start, end, granularity)
     labels = [period_label(p, granularity) for p in periods]
     index = {label: i for i, label in enumerate(labels)}
@@ -189,8 +190,10 @@ def overview_report(
             summary.savings_series[position] += float(
                 (row["baseline_spend"] or ZERO) - (row["spend"] or ZERO)
             )
-    elapsed = (min(end, timezone.now()) - start).total_seconds() / 3600
-    projected = (totals.savings / Decimal(str(elapsed)) * HOURS_PER_MONTH) if elapsed > 0 else ZERO
+    first_hour = _rollups(start=start, end=end).aggregate(first=Min("hour"))["first"]
+    rate_start = max(start, first_hour) if first_hour else start
+    elapsed = max((min(end, timezone.now()) - rate_start).total_seconds() / 3600, 1.0)
+    projected = totals.savings / Decimal(str(elapsed)) * HOURS_PER_MONTH
     return OverviewReport(
         start=start,
         end=end,

@@ -36,7 +36,20 @@ def test_overview_sums_rollups_per_goal_and_projects_a_month() -> None:
     assert by_slug["email_classification"].totals.success_rate == 0.5
     assert sum(by_slug["email_classification"].requests_series) == 2
     assert by_slug["idle"].totals.requests == 0
-    assert report.projected_monthly_saving == Decimal(4 * 73).quantize(Decimal("0.01"))
+    # The rate runs from the first hour with traffic (this hour: under an hour ago, so one
+    # hour counts), not from the start of the 10-hour window.
+    assert report.projected_monthly_saving == Decimal(4 * 730).quantize(Decimal("0.01"))
+
+
+def test_projection_uses_the_hours_since_traffic_began() -> None:
+    goal = make_goal()
+    path = goal.paths.first()
+    now = timezone.now()
+    record_decision(path=path, cost="1", baseline_cost="3", at=now - timedelta(hours=5))
+    record_decision(path=path, cost="1", baseline_cost="3")
+    report = overview_report(start=now - timedelta(days=7), end=now, granularity="day")
+    # 4 saved over 5-6 hours (from the start of the hour 5 h ago), not over 7 days.
+    assert Decimal(4 * 730 / 6) <= report.projected_monthly_saving <= Decimal(4 * 730 / 5)
 
 
 def test_savings_report_groups_per_period_goal_and_path() -> None:
