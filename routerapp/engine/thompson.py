@@ -54,7 +54,7 @@ class _Prepared:
     """Validated posteriors of one call's arms as plain lists (built once per call)."""
 
     __slots__ = ("ids", "alpha", "beta", "best", "costs", "normalised", "epsilon",
-                 "reference_outcomes")
+                 "reference_outcomes", "fewest_outcomes")
 
     def __init__(self, ids: list[str], alpha: list[float], beta: list[float], best: int,
                  costs: list[float], normalised: list[float] | None, epsilon: float) -> None:
@@ -66,6 +66,7 @@ class _Prepared:
         self.normalised = normalised
         self.epsilon = epsilon
         self.reference_outcomes = 0.0  # bucket outcomes of the reference path
+        self.fewest_outcomes = 0.0  # bucket outcomes of the least tried path
 
 
 def _raise_for_bad_numbers(arms: Sequence[Arm]) -> None:
@@ -232,7 +233,11 @@ def _prepare(arms: Sequence[Arm], config: EngineConfig,
         goal = np.asarray(prior) + numbers[:, 4:6]
         best = int(np.argmax(goal[:, 0] / goal.sum(axis=1)))
     prepared = _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)
-    prepared.reference_outcomes = float(numbers[best, 2] + numbers[best, 3])
+    if config.reference_min_outcomes > 0.0 or config.sample_scale != 1.0:
+        # Only the opt-in guards read the bucket's outcome counts (keeps the default fast).
+        own = numbers[:, 2] + numbers[:, 3]
+        prepared.reference_outcomes = float(own[best])
+        prepared.fewest_outcomes = float(own.min())
     return prepared
 
 
@@ -272,7 +277,7 @@ def rank_paths(
     samples = _draw(rng, prepared.alpha, prepared.beta)
     means = [a / (a + b) for a, b in zip(prepared.alpha, prepared.beta, strict=True)]
     scale = config.sample_scale
-    if scale != 1.0:
+    if scale != 1.0 and prepared.fewest_outcomes >= config.temper_after:
         samples = [m + scale * (x - m) for m, x in zip(means, samples, strict=True)]
     trade_off = _trade_off(config, state)
     normalised = prepared.normalised

@@ -65,6 +65,12 @@ class EngineConfig:
       (see `control.py`; 0.01 chosen on half A of the RouteBench split, docs/engine.md).
     - `controller_integral` 0.0: optional slow integral term that removes the controller's
       standing surplus (`ControllerState.bias`); off by default, see docs/engine.md.
+    - Opt-in, off by default (docs/engine.md, "Third round"): `sample_scale` < 1 shrinks
+      Thompson draws towards the posterior mean, only in buckets where every path has at least
+      `temper_after` outcomes; `reference_min_outcomes` puts the reference path first in a
+      bucket until it has that many outcomes there; `offset_shrinkage` > 0 estimates the
+      controller's path offsets with that many pseudo-outcomes at the anchor path's rate in
+      the bucket (offset 0) instead of smoothing each rate towards 1/2.
     """
 
     objective: Objective = "cost_at_quality"
@@ -81,6 +87,7 @@ class EngineConfig:
     sample_scale: float = 1.0
     reference_min_outcomes: float = 0.0
     offset_shrinkage: float = 0.0
+    temper_after: float = 0.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -100,6 +107,7 @@ class EngineConfig:
         _check_range("sample_scale", self.sample_scale, 0.0, 1.0)
         _check_range("reference_min_outcomes", self.reference_min_outcomes, 0.0, 1e6)
         _check_range("offset_shrinkage", self.offset_shrinkage, 0.0, 1e6)
+        _check_range("temper_after", self.temper_after, 0.0, 1e9)
         if self.half_life_seconds is not None:
             _check_range("half_life_seconds", self.half_life_seconds, 1e-9, math.inf)
 

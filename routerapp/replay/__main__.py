@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--controller-gain", type=float, default=EngineConfig.controller_gain)
     parser.add_argument("--controller-integral", type=float,
                         default=EngineConfig.controller_integral)
+    parser.add_argument("--offset-shrinkage", type=float,
+                        default=EngineConfig.offset_shrinkage)
+    parser.add_argument("--reference-min-outcomes", type=float,
+                        default=EngineConfig.reference_min_outcomes)
+    parser.add_argument("--sample-scale", type=float, default=EngineConfig.sample_scale)
+    parser.add_argument("--temper-after", type=float, default=EngineConfig.temper_after)
     for name, default in Pricing().__dict__.items():
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=default)
     parser.add_argument("--decisions-out", help="write id,routed_to in request order here")
@@ -64,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         controller_gain=args.controller_gain,
         controller_integral=args.controller_integral,
         half_life_seconds=args.half_life,
+        offset_shrinkage=args.offset_shrinkage,
+        reference_min_outcomes=args.reference_min_outcomes,
+        sample_scale=args.sample_scale,
+        temper_after=args.temper_after,
     )
     options = ReplayOptions(config=config, context=args.context, seed=args.seed,
                             pricing=pricing, seconds_per_request=args.seconds_per_request)
