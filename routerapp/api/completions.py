@@ -8,7 +8,6 @@ services; the upstream call does not hold a DB connection.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from django.conf import settings
@@ -29,8 +28,6 @@ from routerapp.services.access import (
     api_key_throttle,
     api_key_touch,
 )
-
-logger = logging.getLogger(__name__)
 
 GOAL_MODEL_PREFIX = "goal/"
 

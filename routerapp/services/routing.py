@@ -12,7 +12,6 @@ an upstream call is in flight:
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -51,8 +50,6 @@ from routerapp.providers.errors import ProviderError
 from routerapp.selectors.goals import path_list_enabled, price_get
 from routerapp.selectors.posteriors import arms_for, evidence_for_goal
 from routerapp.services.learning import posterior_apply_outcome, rollup_add
-
-logger = logging.getLogger(__name__)
 
 PREVIEW_CHARS = 4000
 # Request fields that steer routerapp itself and are not forwarded upstream.
