@@ -167,20 +167,7 @@ class PathForm(forms.ModelForm):
 
     class Meta:
         model = Path
-        fields = [
-            "name",
-            "provider",
-            "model",
-            "temperature",
-            "max_tokens",
-            "system_prompt",
-            "extra_params",
-            "weight",
-            "alpha0",
-            "beta0",
-            "expected_output_tokens",
-            "enabled",
-        ]
+        fields = list(Path.EDITABLE_FIELDS)
         widgets = {"system_prompt": forms.Textarea(attrs={"rows": 3})}
 
 

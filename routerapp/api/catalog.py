@@ -45,23 +45,7 @@ class PathSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Path
-        fields = [
-            "id",
-            "goal",
-            "name",
-            "provider",
-            "model",
-            "temperature",
-            "max_tokens",
-            "system_prompt",
-            "extra_params",
-            "weight",
-            "alpha0",
-            "beta0",
-            "expected_output_tokens",
-            "enabled",
-            "created_at",
-        ]
+        fields = ["id", "goal", *Path.EDITABLE_FIELDS, "created_at"]
         read_only_fields = ["id", "created_at"]
         validators: list[Any] = []  # the model's full_clean checks uniqueness with a field error
 

@@ -99,6 +99,12 @@ class Goal(models.Model):
 
 
 class Path(models.Model):
+    # What operators set on a path of a goal (the web form and the API edit the same fields).
+    EDITABLE_FIELDS = (
+        "name", "provider", "model", "temperature", "max_tokens", "system_prompt",
+        "extra_params", "weight", "alpha0", "beta0", "expected_output_tokens", "enabled",
+    )
+
     goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="paths")
     name = models.SlugField(max_length=100, help_text="Unique within the goal, e.g. gpt-4o-mini.")
     provider = models.ForeignKey(
