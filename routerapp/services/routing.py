@@ -112,6 +112,20 @@ class Attempt:
     error: dict[str, Any] | None = None
     skipped: bool = False
 
+    @classmethod
+    def failure(
+        cls, path: PathPlan, error: dict[str, Any], latency_ms: float, *, skipped: bool = False
+    ) -> Attempt:
+        return cls(
+            path.id,
+            path.name,
+            path.model,
+            ok=False,
+            latency_ms=latency_ms,
+            error=error,
+            skipped=skipped,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "path_id": self.path_id,
@@ -257,6 +271,15 @@ def upstream_messages(plan: PathPlan, messages: list[dict[str, Any]]) -> list[di
     return [{"role": "system", "content": plan.system_prompt}, *messages]
 
 
+async def _first_chunk(chunks: AsyncIterator[dict[str, Any]], path: PathPlan) -> dict[str, Any]:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        raise ProviderError(
+            f"{path.provider.name}: empty stream", kind="invalid_response", retryable=True
+        ) from None
+
+
 async def route_execute(plan: RoutePlan, *, stream: bool = False) -> ExecutionResult:
     """Call the ranked paths in order until one answers; record every attempt.
 
@@ -268,17 +291,8 @@ async def route_execute(plan: RoutePlan, *, stream: bool = False) -> ExecutionRe
     for path in plan.ordered_paths:
         breaker_key = f"provider:{path.provider.id}"
         if not breaker.allow(breaker_key):
-            execution.attempts.append(
-                Attempt(
-                    path.id,
-                    path.name,
-                    path.model,
-                    ok=False,
-                    latency_ms=0.0,
-                    skipped=True,
-                    error={"kind": "circuit_open", "message": "provider cooling down"},
-                )
-            )
+            cooling = {"kind": "circuit_open", "message": "provider cooling down"}
+            execution.attempts.append(Attempt.failure(path, cooling, 0.0, skipped=True))
             continue
         attempt_started = time.perf_counter()
         arguments = {
@@ -287,36 +301,16 @@ async def route_execute(plan: RoutePlan, *, stream: bool = False) -> ExecutionRe
             "params": {**path.params, **plan.passthrough},
         }
         try:
+            result = None
             if stream:
-                chunks = chat_stream(path.provider, **arguments)
-                execution.first_chunk = await chunks.__anext__()
-                execution.chunks = chunks
-                result = None
+                execution.chunks = chat_stream(path.provider, **arguments)
+                execution.first_chunk = await _first_chunk(execution.chunks, path)
             else:
                 result = await chat(path.provider, **arguments)
-        except StopAsyncIteration:
-            error = ProviderError(
-                f"{path.provider.name}: empty stream", kind="invalid_response", retryable=True
-            )
-            execution.attempts.append(
-                Attempt(
-                    path.id, path.name, path.model, ok=False, latency_ms=0.0, error=error.to_dict()
-                )
-            )
-            breaker.record_failure(breaker_key)
-            continue
         except ProviderError as error:
             latency = (time.perf_counter() - attempt_started) * 1000
-            execution.attempts.append(
-                Attempt(
-                    path.id,
-                    path.name,
-                    path.model,
-                    ok=False,
-                    latency_ms=latency,
-                    error=error.to_dict(),
-                )
-            )
+            execution.attempts.append(Attempt.failure(path, error.to_dict(), latency))
+            execution.chunks = None
             if error.retryable:
                 breaker.record_failure(breaker_key)
                 continue

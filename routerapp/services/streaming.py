@@ -114,16 +114,7 @@ async def _stream_events(plan: RoutePlan, execution: ExecutionResult) -> AsyncIt
             yield _sse(chunk)
         finished = True
     except ProviderError as error:
-        execution.attempts.append(
-            Attempt(
-                execution.path.id,
-                execution.path.name,
-                execution.path.model,
-                ok=False,
-                latency_ms=0.0,
-                error=error.to_dict(),
-            )
-        )
+        execution.attempts.append(Attempt.failure(execution.path, error.to_dict(), 0.0))
         yield _sse({"error": {"type": "upstream_error", "message": error.message}})
     finally:
         execution.latency_ms += (time.perf_counter() - started) * 1000

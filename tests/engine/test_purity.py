@@ -1,4 +1,4 @@
-"""The engine and the replay tool import neither Django, DRF nor Celery."""
+"""The pure packages import neither Django, DRF nor Celery (STYLE.md 2.2)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_engine_and_replay_import_without_django_drf_or_celery() -> None:
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "routerapp.engine, routerapp.replay",
+        "routerapp.expressions, routerapp.features",
+        "routerapp.providers.client, routerapp.providers.simulator, routerapp.demo_data",
+    ],
+)
+def test_pure_modules_import_without_django_drf_or_celery(modules: str) -> None:
     code = (
-        "import routerapp.engine, routerapp.replay, sys; "
+        f"import {modules}, sys; "
         "bad = sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('django', 'rest_framework', 'celery')); "
         "print(','.join(bad))"
