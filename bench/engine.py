@@ -34,7 +34,9 @@ def time_decisions(count: int, repeats: int) -> float:
     """Median seconds per decision over `repeats` timed batches of 50 decisions."""
     arms = make_arms(count)
     config = EngineConfig()
-    state = ControllerState(deficit=-10.0)
+    # As the service passes it: a deficit and the within-bucket path offsets.
+    state = ControllerState(deficit=-10.0,
+                            offsets={arm.path_id: 0.05 * i for i, arm in enumerate(arms)})
     rng = np.random.default_rng(0)
     for _ in range(200):  # warm caches (prior solver, numpy dispatch)
         rank_paths(arms, config=config, rng=rng, state=state, bucket="b")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,23 +37,45 @@ from routerapp.replay.data import Pricing, RouteBenchRows, load_routebench
 
 @dataclass(frozen=True)
 class Task:
-    """One RouteBench CSV as arrays: bucket per row, correctness, normalised cost saved."""
+    """One RouteBench CSV as arrays. Rows fall in buckets (subjects); with features, each
+    bucket splits into cells (bucket x prompt class); without, a bucket is one cell."""
 
-    bucket: NDArray[np.int64]
+    names: list[str]  # bucket names
+    bucket: NDArray[np.int64]  # per row
+    cell: NDArray[np.int64]  # per row
+    cell_bucket: NDArray[np.int64]
+    cell_class: NDArray[np.int64]
     weak: NDArray[np.float64]
     strong: NDArray[np.float64]
     saved: NDArray[np.float64]  # 1 - weak cost / strong cost, per row
-    gaps: NDArray[np.float64]  # true per-bucket gap (oracle, and the hindsight split)
-    strong_rates: NDArray[np.float64]
+    gaps: NDArray[np.float64]  # true gap per bucket (the hindsight split)
 
     @property
     def buckets(self) -> int:
-        return len(self.gaps)
+        return len(self.names)
+
+    def per_cell(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.bincount(self.cell, values, len(self.cell_bucket)) / np.bincount(self.cell)
 
 
-def make_task(rows: RouteBenchRows, pricing: Pricing) -> Task:
+_DIGIT = re.compile(r"\d")
+
+
+def prompt_class(prompt: str) -> str:
+    """Label-free and generic: length (powers of two of 64 characters, 4 classes) x digits
+    (<10, 10-19, >=20), read from the prompt as a router would at request time."""
+    length = min(3, max(0, int(math.log2(max(len(prompt), 64) / 64))))
+    return f"len{length}-dig{min(len(_DIGIT.findall(prompt)) // 10, 2)}"
+
+
+def make_task(rows: RouteBenchRows, pricing: Pricing, features: bool = False) -> Task:
     names = sorted(set(rows.subjects))
     bucket = np.array([names.index(s) for s in rows.subjects])
+    labels = [prompt_class(p) if features else "" for p in rows.prompts]
+    classes = sorted(set(labels))
+    keys = sorted(set(zip(bucket.tolist(), labels, strict=True)))
+    index = {key: i for i, key in enumerate(keys)}
+    cell = np.array([index[key] for key in zip(bucket.tolist(), labels, strict=True)])
     tokens = pricing.prompt_tokens(rows.prompt_chars)
     weak_cost = pricing.weak_in * tokens + pricing.weak_out * pricing.response_tokens(
         rows.weak_response_chars)
@@ -60,10 +83,13 @@ def make_task(rows: RouteBenchRows, pricing: Pricing) -> Task:
         rows.strong_response_chars)
     weak, strong = rows.weak.astype(float), rows.strong.astype(float)
     count = np.bincount(bucket)
-    strong_rates = np.bincount(bucket, strong) / count
-    return Task(bucket=bucket, weak=weak, strong=strong, saved=1.0 - weak_cost / strong_cost,
-                gaps=strong_rates - np.bincount(bucket, weak) / count,
-                strong_rates=strong_rates)
+    return Task(
+        names=names, bucket=bucket, cell=cell,
+        cell_bucket=np.array([b for b, _ in keys]),
+        cell_class=np.array([classes.index(c) for _, c in keys]),
+        weak=weak, strong=strong, saved=1.0 - weak_cost / strong_cost,
+        gaps=(np.bincount(bucket, strong) - np.bincount(bucket, weak)) / count,
+    )
 
 
 def hindsight(task: Task, accuracy: float) -> tuple[float, float]:
@@ -84,24 +110,55 @@ def hindsight(task: Task, accuracy: float) -> tuple[float, float]:
     return share, marginal
 
 
-def _normal_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+def additive_hindsight(task: Task, rows_class: NDArray[np.int64], accuracy: float) -> float:
+    """Strong share of the hindsight routing by an additive gap model, gap = subject effect +
+    prompt-class effect (least squares on the labels): rows go strong in order of predicted gap
+    until `accuracy` is reached, judged on the true outcomes."""
+    total, buckets = len(task.bucket), task.buckets
+    design = np.zeros((total, buckets + int(rows_class.max())))
+    design[np.arange(total), task.bucket] = 1.0
+    rest = rows_class > 0  # class 0 is the baseline
+    design[np.flatnonzero(rest), buckets + rows_class[rest] - 1] = 1.0
+    gain = task.strong - task.weak
+    coefficients = np.linalg.lstsq(design, gain, rcond=None)[0]
+    order = np.argsort(-(design @ coefficients), kind="stable")
+    reached = task.weak.sum() + np.cumsum(gain[order]) >= accuracy * total
+    return float((np.argmax(reached) + 1) / total)
 
 
-class GapThompson:
-    """Two-path policy: tempered Thompson draws of each bucket's gap under an EB prior."""
+def _expected_improvement(z: float) -> float:
+    return z * 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) + math.exp(-z * z / 2.0) / math.sqrt(
+        2.0 * math.pi)
+
+
+class GapPolicy:
+    """Two-path policy on the strong-minus-weak gap of each cell:
+
+        gap[cell] = a[bucket] + delta[class]
+
+    a[bucket] has an empirical-Bayes normal prior N(mu, tau^2) fitted across buckets (or a
+    fixed `--tau`); delta[class] (features only) is fitted across all buckets, shrunk towards 0
+    by `--delta-prior` pseudo-weight. Cell gaps are read from each cell's weak and strong
+    records (difference of means, with their sampling variance). A call goes strong when the
+    gap, drawn with `--temper` x its posterior sd (Thompson) or valued by the knowledge
+    gradient (`--policy kg`), beats lambda x normalised cost saved."""
 
     def __init__(self, task: Task, rng: np.random.Generator, args: argparse.Namespace,
                  threshold: float | None) -> None:
         self.task, self.rng, self.args, self.threshold = task, rng, args, threshold
-        buckets = task.buckets
-        self.n = np.zeros((buckets, 2))
-        self.v = np.zeros((buckets, 2))
-        self.strong_sum = np.zeros(buckets)  # observed strong outcomes
-        self.weak_calls = np.zeros(buckets)  # rows routed weak (their strong outcome unseen)
-        self.mean = np.full(buckets, 0.1)
-        self.var = np.full(buckets, (args.tau or 0.1) ** 2)
+        cells, buckets = len(task.cell_bucket), task.buckets
+        self.n = np.zeros((cells, 2))
+        self.v = np.zeros((cells, 2))
+        self.strong_sum = np.zeros(cells)  # observed strong outcomes
+        self.weak_calls = np.zeros(cells)  # rows routed weak (their strong outcome unseen)
         self.tau2 = (args.tau or 0.1) ** 2
+        self.mean = np.full(buckets, 0.1)
+        self.var = np.full(buckets, self.tau2)
+        self.delta = np.zeros(int(task.cell_class.max()) + 1)
+        self.rates = np.full((cells, 2), 0.5)
+        self.precision = np.zeros(cells)  # data precision of each cell's gap
+        self.oracle_gaps = task.per_cell(task.strong - task.weak)
+        self.oracle_strong = task.per_cell(task.strong)
         self.deficit = 0.0
         self.reference = 0.0
 
@@ -110,70 +167,112 @@ class GapThompson:
             return self.threshold
         return max(0.0, 1.0 - self.args.quality_target - self.args.gain * self.deficit)
 
-    def decide(self, b: int, saved: float) -> int:
+    def gap(self, k: int) -> float:
+        if self.args.oracle_gaps:
+            return float(self.oracle_gaps[k])
+        return float(self.mean[self.task.cell_bucket[k]] + self.delta[self.task.cell_class[k]])
+
+    def decide(self, k: int, saved: float) -> int:
         if self.rng.random() < 2.0 * self.args.floor:
             return int(self.rng.integers(2))
-        spread = self.args.temper * math.sqrt(self.var[b])
-        draw = self.mean[b] + spread * self.rng.standard_normal()
-        return int(draw > self.tolerance() * saved)
+        margin = self.gap(k) - self.tolerance() * saved
+        if self.args.oracle_gaps:
+            return int(margin > 0.0)
+        b = self.task.cell_bucket[k]
+        if self.args.policy == "kg":
+            return self._knowledge_gradient(k, b, margin)
+        return int(margin + self.args.temper * math.sqrt(self.var[b])
+                   * self.rng.standard_normal() > 0.0)
 
-    def observe(self, b: int, arm: int, value: float) -> None:
-        self.n[b, arm] += 1.0
-        self.v[b, arm] += value
+    def _knowledge_gradient(self, k: int, b: int, margin: float) -> int:
+        """Immediate gain plus the value of one more observation over the cell's expected
+        remaining calls (`--horizon` x the calls seen in it so far)."""
+        horizon = self.args.horizon * max(1.0, self.n[k].sum())
+        bucket_precision = 1.0 / self.var[b] - 1.0 / self.tau2
+        values = []
+        for arm in (0, 1):
+            n = self.n[k].copy()
+            n[arm] += 1.0
+            if n.min() == 0.0:
+                values.append(0.0)
+                continue
+            after = 1.0 / (np.maximum(self.rates[k] * (1 - self.rates[k]), 0.02) / n).sum()
+            var_after = 1.0 / (1.0 / self.tau2 + bucket_precision - self.precision[k] + after)
+            step = math.sqrt(max(self.var[b] - var_after, 0.0))
+            values.append(horizon * step * _expected_improvement(-abs(margin) / step)
+                          if step > 0.0 else 0.0)
+        return int(margin + values[1] > values[0])
+
+    def observe(self, k: int, arm: int, value: float) -> None:
+        self.n[k, arm] += 1.0
+        self.v[k, arm] += value
         if arm == 1:
-            self.strong_sum[b] += value
+            self.strong_sum[k] += value
         else:
-            self.weak_calls[b] += 1.0
+            self.weak_calls[k] += 1.0
         self._refit()
-        target = self.args.quality_target
         if self.args.oracle_reference:
-            estimate = (self.strong_sum + self.weak_calls * self.task.strong_rates).sum()
+            strong_rate = self.oracle_strong
         else:
-            strong_rate = np.clip(self.weak_rate + self.mean, 0.0, 1.0)
-            estimate = (self.strong_sum + self.weak_calls * strong_rate).sum()
-        self.deficit += target * (estimate - self.reference) - value
+            gaps = self.mean[self.task.cell_bucket] + self.delta[self.task.cell_class]
+            strong_rate = np.clip(self.rates[:, 0] + gaps, 0.0, 1.0)
+        estimate = float((self.strong_sum + self.weak_calls * strong_rate).sum())
+        self.deficit += self.args.quality_target * (estimate - self.reference) - value
         self.reference = estimate
 
     def _refit(self) -> None:
-        n, v = self.n, self.v
-        pooled_weak = (v[:, 0].sum() + 1.0) / (n[:, 0].sum() + 2.0)
-        self.weak_rate = (v[:, 0] + 2.0 * pooled_weak) / (n[:, 0] + 2.0)
-        if self.args.oracle_gaps:
-            self.mean, self.var = self.task.gaps.copy(), np.zeros_like(self.task.gaps)
-            return
+        task, n, v = self.task, self.n, self.v
+        cb, cc, buckets = task.cell_bucket, task.cell_class, task.buckets
+        pooled = (v[:, 0].sum() + 1.0) / (n[:, 0].sum() + 2.0)
+        bucket_weak = ((np.bincount(cb, v[:, 0], buckets) + 2.0 * pooled)
+                       / (np.bincount(cb, n[:, 0], buckets) + 2.0))
+        weak_rate = (v[:, 0] + 2.0 * bucket_weak[cb]) / (n[:, 0] + 2.0)
+        strong_rate = np.clip(weak_rate + self.mean[cb] + self.delta[cc], 0.01, 0.99)
+        self.rates = np.column_stack((weak_rate, strong_rate))
         both = (n[:, 0] > 0) & (n[:, 1] > 0)
         safe = np.maximum(n, 1.0)
         raw = np.where(both, v[:, 1] / safe[:, 1] - v[:, 0] / safe[:, 0], 0.0)
-        strong_rate = np.clip(self.weak_rate + self.mean, 0.01, 0.99)
-        noise = (np.maximum(strong_rate * (1 - strong_rate), 0.02) / safe[:, 1]
-                 + np.maximum(self.weak_rate * (1 - self.weak_rate), 0.02) / safe[:, 0])
+        noise = (np.maximum(self.rates * (1 - self.rates), 0.02) / safe).sum(axis=1)
+        self.precision = weight = np.where(both, 1.0 / noise, 0.0)
+        delta = self.delta
+        for _ in range(3 if self.args.features else 1):
+            data = np.bincount(cb, weight, buckets)
+            level = np.bincount(cb, weight * (raw - delta[cc]), buckets) / np.maximum(data, 1e-12)
+            if self.args.features:
+                delta = (np.bincount(cc, weight * (raw - level[cb]), len(delta))
+                         / (np.bincount(cc, weight, len(delta)) + self.args.delta_prior))
+        self.delta = delta
+        seen = data > 0
         mu = 0.1
-        if both.sum() >= 3:
+        if seen.sum() >= 3:
+            noise_b = 1.0 / data[seen]
             for _ in range(3):
-                weights = 1.0 / (noise[both] + self.tau2)
-                mu = float((weights * raw[both]).sum() / weights.sum())
+                weights = 1.0 / (noise_b + self.tau2)
+                mu = float((weights * level[seen]).sum() / weights.sum())
                 if self.args.tau is None:  # moment estimate of the spread between buckets
-                    spread = float(((raw[both] - mu) ** 2 - noise[both]).mean())
+                    spread = float(((level[seen] - mu) ** 2 - noise_b).mean())
                     self.tau2 = max(0.03 ** 2, spread)
-        precision = 1.0 / self.tau2 + np.where(both, 1.0 / noise, 0.0)
-        self.mean = (mu / self.tau2 + np.where(both, raw / noise, 0.0)) / precision
+        precision = 1.0 / self.tau2 + data
+        self.mean = (mu / self.tau2 + data * level) / precision
         self.var = 1.0 / precision
 
 
 def run(task: Task, seed: int, args: argparse.Namespace, threshold: float | None) -> dict:
     order = np.random.default_rng(seed).permutation(len(task.bucket))
-    policy = GapThompson(task, np.random.default_rng([seed, 1]), args, threshold)
+    policy = GapPolicy(task, np.random.default_rng([seed, 1]), args, threshold)
     to_strong = np.zeros(len(order), dtype=bool)
     for row in order.tolist():
-        b = int(task.bucket[row])
-        arm = policy.decide(b, float(task.saved[row]))
+        k = int(task.cell[row])
+        arm = policy.decide(k, float(task.saved[row]))
         to_strong[row] = arm == 1
-        policy.observe(b, arm, float(task.strong[row] if arm else task.weak[row]))
+        policy.observe(k, arm, float(task.strong[row] if arm else task.weak[row]))
     accuracy = float(np.where(to_strong, task.strong, task.weak).mean())
     share = float(to_strong.mean())
     return {"seed": seed, "accuracy": accuracy, "strong_share": share,
             "excess": share - hindsight(task, accuracy)[0],
-            "reference_error": float(policy.reference - task.strong.sum())}
+            "reference_error": float(policy.reference - task.strong.sum()),
+            "bucket_share": (np.bincount(task.bucket, to_strong, task.buckets)
+                             / np.bincount(task.bucket, minlength=task.buckets))}
 
 
 def seed_range(text: str) -> list[int]:
@@ -192,10 +291,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--floor", type=float, default=0.01)
     parser.add_argument("--threshold", default=None,
                         help="fixed lambda, or 'hindsight'; default: the controller")
+    parser.add_argument("--features", action="store_true",
+                        help="cells = subject x prompt class, class effects pooled")
+    parser.add_argument("--delta-prior", type=float, default=50.0)
+    parser.add_argument("--policy", choices=["thompson", "kg"], default="thompson")
+    parser.add_argument("--horizon", type=float, default=1.0,
+                        help="kg: expected remaining calls per call seen in the bucket")
+    parser.add_argument("--per-bucket", action="store_true", help="mean share per bucket")
     parser.add_argument("--oracle-gaps", action="store_true")
     parser.add_argument("--oracle-reference", action="store_true")
     args = parser.parse_args(argv)
-    task = make_task(load_routebench(args.data), Pricing())
+    task = make_task(load_routebench(args.data), Pricing(), args.features)
     floor = args.quality_target * task.strong.mean()
     threshold = None
     if args.threshold == "hindsight":
@@ -213,6 +319,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"({r['reference_error']:+.0f})" for r in runs),
         "mean": means,
     }
+    if args.features:
+        summary["additive_hindsight_share_at_floor"] = additive_hindsight(
+            task, task.cell_class[task.cell], floor)
+        summary["subject_hindsight_share_at_floor_by_rows"] = additive_hindsight(
+            task, np.zeros_like(task.cell), floor)
+    if args.per_bucket:
+        share = np.mean([r["bucket_share"] for r in runs], axis=0)
+        count = np.bincount(task.bucket, minlength=task.buckets)
+        summary["per_bucket"] = [
+            {"bucket": name, "calls": int(count[b]), "gap": round(float(task.gaps[b]), 3),
+             "strong_share": round(float(share[b]), 3)}
+            for b, name in sorted(enumerate(task.names), key=lambda x: -task.gaps[x[0]])]
     print(json.dumps(summary))
     return 0
 

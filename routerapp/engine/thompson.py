@@ -45,8 +45,9 @@ _NUMBERS = attrgetter(
     "weight", "expected_cost", "successes", "failures", "goal_successes", "goal_failures"
 )
 _EVIDENCE_NAMES = ("successes", "failures", "goal_successes", "goal_failures")
-_UPPER = np.array([np.finfo(float).max] * 2 + [MAX_EVIDENCE] * 4)
-_SMALL = 12
+_FLOAT_MAX = float(np.finfo(float).max)
+_UPPER = np.array([_FLOAT_MAX] * 2 + [MAX_EVIDENCE] * 4)
+_SMALL = 32  # up to here plain floats beat numpy (bench/engine.py)
 _LOW, _HIGH = 1e-3, 1.0 - 1e-3  # rates are clipped here before taking logits
 
 
@@ -69,26 +70,28 @@ class _Prepared:
         self.fewest_outcomes = 0.0  # bucket outcomes of the least tried path
 
 
+def _is_number_within(value: object, high: float) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return False
+    return 0.0 <= number <= high  # NaN fails both comparisons, inf the upper one
+
+
 def _raise_for_bad_numbers(arms: Sequence[Arm]) -> None:
     """Slow path, only on error: find the first bad field and say which path it belongs to."""
     for arm in arms:
-        weight = arm.weight
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not (
-            math.isfinite(weight) and weight >= 0.0
-        ):
+        if not _is_number_within(arm.weight, _FLOAT_MAX):
             raise InvalidWeight(f"weight of path {arm.path_id} must be finite and >= 0, "
-                                f"got {weight!r}")
-        cost = arm.expected_cost
-        if isinstance(cost, bool) or not isinstance(cost, int | float) or not (
-            math.isfinite(cost) and cost >= 0.0
-        ):
+                                f"got {arm.weight!r}")
+        if not _is_number_within(arm.expected_cost, _FLOAT_MAX):
             raise InvalidCost(f"expected_cost of path {arm.path_id} must be finite and >= 0, "
-                              f"got {cost!r}")
+                              f"got {arm.expected_cost!r}")
         for name in _EVIDENCE_NAMES:
             count = getattr(arm, name)
-            if isinstance(count, bool) or not isinstance(count, int | float) or not (
-                math.isfinite(count) and 0.0 <= count <= MAX_EVIDENCE
-            ):
+            if not _is_number_within(count, MAX_EVIDENCE):
                 raise InvalidEvidence(f"{name} of path {arm.path_id} must be in "
                                       f"[0, {MAX_EVIDENCE:g}], got {count!r}")
     raise InvalidEvidence("arms hold a value that is not a number")  # pragma: no cover
@@ -188,6 +191,22 @@ def _posterior_small(
     return alpha, beta
 
 
+def _checked_rows(rows: list[tuple[Any, ...]], arms: Sequence[Arm]) -> list[tuple[float, ...]]:
+    """The arms' numbers as floats, within the same bounds as the numpy path (NaN fails both
+    comparisons, inf the upper one); a bad one goes to the slow path that names it."""
+    top, most = _FLOAT_MAX, MAX_EVIDENCE
+    try:
+        numbers = [(float(w), float(c), float(s), float(f), float(gs), float(gf))
+                   for w, c, s, f, gs, gf in rows]
+    except (TypeError, ValueError, OverflowError):
+        _raise_for_bad_numbers(arms)
+    for w, c, s, f, gs, gf in numbers:
+        if not (0.0 <= w <= top and 0.0 <= c <= top and 0.0 <= s <= most and 0.0 <= f <= most
+                and 0.0 <= gs <= most and 0.0 <= gf <= most):
+            _raise_for_bad_numbers(arms)
+    return numbers
+
+
 def _prepare(arms: Sequence[Arm], config: EngineConfig,
              state: ControllerState | None = None) -> _Prepared:
     count = len(arms)
@@ -199,45 +218,49 @@ def _prepare(arms: Sequence[Arm], config: EngineConfig,
         duplicate = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
         raise DuplicatePath(f"path {duplicate} appears more than once among the arms")
     rows = [_NUMBERS(arm) for arm in arms]
-    try:
-        numbers = np.array(rows, dtype=float)
-    except (TypeError, ValueError):
-        _raise_for_bad_numbers(arms)
-    # One comparison pass: NaN fails both bounds, inf fails the upper one.
-    if not ((numbers >= 0.0) & (numbers <= _UPPER)).all():
-        _raise_for_bad_numbers(arms)
     explicit = tuple([(arm.alpha0, arm.beta0) for arm in arms])
     floor = config.exploration_floor
-    prior, prior_rows = _prior_array(
-        tuple(ids), tuple(numbers[:, 0].tolist()), explicit, config.prior_strength, floor
-    )
     known = state.offsets if state is not None else None
     offsets = [known[i] for i in ids] if known and all(i in known for i in ids) else None
     if count <= _SMALL:
-        alpha, beta = _posterior_small(numbers.tolist(), prior_rows, config.backoff_strength,
+        # Plain floats: for a handful of paths numpy's per-call overhead is most of the cost.
+        numbers = _checked_rows(rows, arms)
+        prior, prior_rows = _prior_array(tuple(ids), tuple([row[0] for row in numbers]),
+                                         explicit, config.prior_strength, floor)
+        alpha, beta = _posterior_small(numbers, prior_rows, config.backoff_strength,
                                        config.level_sharing, offsets)
+        costs = [row[1] for row in numbers]
+        own = [row[2] + row[3] for row in numbers]
+        goal = [(a0 + row[4]) / ((a0 + row[4]) + (b0 + row[5]))
+                for (a0, b0), row in zip(prior_rows, numbers, strict=True)]
     else:
+        try:
+            array = np.array(rows, dtype=float)
+        except (TypeError, ValueError, OverflowError):
+            _raise_for_bad_numbers(arms)
+        # One comparison pass: NaN fails both bounds, inf fails the upper one.
+        if not ((array >= 0.0) & (array <= _UPPER)).all():
+            _raise_for_bad_numbers(arms)
+        prior, prior_rows = _prior_array(tuple(ids), tuple(array[:, 0].tolist()), explicit,
+                                         config.prior_strength, floor)
         posterior = backoff_parameters(
-            prior, numbers[:, 2:4], numbers[:, 4:6], config.backoff_strength,
+            prior, array[:, 2:4], array[:, 4:6], config.backoff_strength,
             config.level_sharing, None if offsets is None else np.array(offsets),
         )
         alpha, beta = posterior[:, 0].tolist(), posterior[:, 1].tolist()
-    costs = numbers[:, 1].tolist()
+        costs = array[:, 1].tolist()
+        own = (array[:, 2] + array[:, 3]).tolist()
+        goal_evidence = np.asarray(prior) + array[:, 4:6]
+        goal = (goal_evidence[:, 0] / goal_evidence.sum(axis=1)).tolist()
     normalised = normalised_costs(costs, ids) if config.objective in COST_AWARE else None
     epsilon = min(1.0, floor * count) if count > 1 else 0.0
     # The goal-wide best path defines the quality reference: prior plus all of the goal's
     # evidence, so a bucket's luck does not change which path is "the best path".
-    if offsets is not None:
-        best = max(range(count), key=offsets.__getitem__)
-    else:
-        goal = np.asarray(prior) + numbers[:, 4:6]
-        best = int(np.argmax(goal[:, 0] / goal.sum(axis=1)))
+    ranks = offsets if offsets is not None else goal
+    best = max(range(count), key=ranks.__getitem__)
     prepared = _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)
-    if config.reference_min_outcomes > 0.0 or config.sample_scale != 1.0:
-        # Only the opt-in guards read the bucket's outcome counts (keeps the default fast).
-        own = numbers[:, 2] + numbers[:, 3]
-        prepared.reference_outcomes = float(own[best])
-        prepared.fewest_outcomes = float(own.min())
+    prepared.reference_outcomes = own[best]
+    prepared.fewest_outcomes = min(own)
     return prepared
 
 

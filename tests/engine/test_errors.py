@@ -42,10 +42,12 @@ def test_no_paths_is_rejected() -> None:
         rank([])
 
 
-@pytest.mark.parametrize("weight", [-1.0, math.nan, math.inf])
-def test_bad_weight_is_rejected_naming_the_path(weight: float) -> None:
+@pytest.mark.parametrize("weight", [-1.0, math.nan, math.inf, 10**400])
+@pytest.mark.parametrize("paths", [2, 13])  # the plain-float and the numpy kernel
+def test_bad_weight_is_rejected_naming_the_path(weight: float, paths: int) -> None:
+    others = [Arm(path_id=f"p{i}") for i in range(paths - 1)]
     with pytest.raises(InvalidWeight, match="path b"):
-        rank([Arm(path_id="a"), Arm(path_id="b", weight=weight)])
+        rank([*others, Arm(path_id="b", weight=weight)])
 
 
 def test_all_zero_weights_are_rejected() -> None:
@@ -87,7 +89,7 @@ def test_duplicate_path_is_rejected() -> None:
 
 
 @pytest.mark.parametrize("field", ["successes", "failures", "goal_successes", "goal_failures"])
-@pytest.mark.parametrize("count", [1e12, -1.0, math.nan, math.inf])
+@pytest.mark.parametrize("count", [1e12, -1.0, math.nan, math.inf, 10**400])
 def test_absurd_counts_are_rejected(field: str, count: float) -> None:
     with pytest.raises(InvalidEvidence, match=f"{field} of path b"):
         rank([Arm(path_id="a"), Arm(path_id="b", **{field: count})])

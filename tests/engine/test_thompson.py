@@ -16,6 +16,7 @@ from routerapp.engine import (
     arms_observe,
     posterior_parameters,
     rank_paths,
+    thompson,
 )
 from routerapp.engine.posteriors import backoff_parameters
 from routerapp.engine.thompson import _posterior_small
@@ -198,3 +199,26 @@ def test_allocation_shares_sum_to_one() -> None:
     arms = [Arm(path_id=str(i), expected_cost=1.0 + i, successes=i, failures=2) for i in range(4)]
     shares = allocation_shares(arms, config=EngineConfig(), rng=np.random.default_rng(0))
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("objective", ["success", "cost_at_quality"])
+def test_plain_float_and_numpy_kernels_give_the_same_decisions(
+    objective: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(11)
+    arms = [Arm(path_id=f"p{i}", weight=1.0 + i % 3, expected_cost=0.01 * (i + 1),
+                successes=float(rng.integers(0, 30)), failures=float(rng.integers(0, 30)),
+                goal_successes=100.0 + i, goal_failures=60.0) for i in range(20)]
+    state = ControllerState(deficit=-3.0, offsets={arm.path_id: 0.02 * i
+                                                   for i, arm in enumerate(arms)})
+    config = EngineConfig(objective=objective)  # type: ignore[arg-type]
+    rankings = {}
+    for small in (32, 12):  # 20 paths: plain floats, then numpy
+        monkeypatch.setattr(thompson, "_SMALL", small)
+        rng = np.random.default_rng(5)
+        rankings[small] = [rank_paths(arms, config=config, rng=rng, state=state)
+                           for _ in range(50)]
+    for floats, vectorised in zip(rankings[32], rankings[12], strict=True):
+        assert floats.order == vectorised.order
+        assert floats.samples == pytest.approx(vectorised.samples, rel=1e-12)
+        assert floats.reference_quality == pytest.approx(vectorised.reference_quality, rel=1e-12)
