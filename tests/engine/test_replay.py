@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -12,7 +13,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ROUTEBENCH = REPO.parent / "shared" / "data" / "routebench"
+
+
+def routebench_folder() -> Path:
+    """`ROUTEBENCH_DIR`, else `shared/data/routebench` beside the checkout or beside any of its
+    parents, else the machine's own copy (a clone for CI may live anywhere)."""
+    if os.environ.get("ROUTEBENCH_DIR"):
+        return Path(os.environ["ROUTEBENCH_DIR"])
+    candidates = [parent / "shared" / "data" / "routebench" for parent in REPO.parents]
+    candidates.append(Path("/work/shared/data/routebench"))
+    return next((path for path in candidates if (path / "dev.csv").exists()), candidates[0])
+
+
+ROUTEBENCH = routebench_folder()
 DEV = ROUTEBENCH / "dev.csv"
 SCORE = ROUTEBENCH / "score.py"
 
