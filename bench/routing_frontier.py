@@ -1,25 +1,22 @@
 """Study: how far online per-bucket learning is from the hindsight frontier, and why.
 
     .venv/bin/python bench/routing_frontier.py --data ../shared/data/routebench/dev.csv \
-        [--seeds 0-4] [--temper 0.5] [--tau 0.12] [--gain 0.01] [--threshold hindsight] \
-        [--oracle-gaps] [--oracle-reference] [--floor 0.01]
+        [--seeds 0-9] [--temper 0.5] [--tau 0.12] [--tau-wide 0.2 --wide-share 0.25] \
+        [--features] [--policy thompson|kg --horizon 1] [--gain 0.01] [--floor 0.01] \
+        [--threshold hindsight|LAMBDA] [--oracle-gaps] [--oracle-reference] [--per-bucket]
 
 Not the engine: a small, separate two-path policy used to take the routing-quality problem
-apart (docs/engine.md, "Fourth round"). Per bucket (subject) it keeps the weak and strong
-records and models the strong-minus-weak gap with an empirical-Bayes normal prior fitted
-across buckets (or a fixed spread `--tau`); it routes by a tempered Thompson draw of the gap
-against a threshold lambda x normalised cost saved. lambda is either fixed (`--threshold`,
-`hindsight` = the gap of the marginal bucket of the per-bucket hindsight split at the floor)
-or the integral controller of the engine (lambda = (1 - target) - gain x deficit, the deficit
-re-based whenever the estimate of the always-strong total moves).
+apart (docs/engine.md, "Fourth round"; `GapPolicy` says what it models). lambda is either
+fixed (`--threshold`; `hindsight` = the gap of the marginal bucket of the per-bucket hindsight
+split at the floor) or the engine's integral controller (lambda = (1 - target) - gain x
+deficit, the deficit re-based whenever the estimate of the always-strong total moves).
 
 The oracle switches replace one learned quantity by the truth (labels, for diagnosis only):
-`--oracle-gaps` the per-bucket gaps, `--oracle-reference` the always-strong total. Printed per
-run: accuracy / strong share, the reference error (estimated minus true always-strong total,
-outcomes), and the means with the *excess* = strong share minus the share the hindsight
-per-bucket split needs for the same accuracy.
+`--oracle-gaps` the per-cell gaps, `--oracle-reference` the always-strong total. Printed as one
+JSON object: per seed accuracy / strong share (reference error = estimated minus true
+always-strong total, in outcomes), and the means with the *excess* = strong share minus the
+share the hindsight per-subject split needs for the same accuracy.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -161,6 +158,8 @@ class GapPolicy:
         self.oracle_strong = task.per_cell(task.strong)
         self.deficit = 0.0
         self.reference = 0.0
+        if args.tau_wide:
+            self._mixture(0.1, np.zeros(buckets), np.zeros(buckets))
 
     def tolerance(self) -> float:
         if self.threshold is not None:
@@ -181,6 +180,12 @@ class GapPolicy:
         b = self.task.cell_bucket[k]
         if self.args.policy == "kg":
             return self._knowledge_gradient(k, b, margin)
+        if self.args.tau_wide:
+            part = int(self.rng.random() < self.wide[b])
+            centre = self.means[part, b] + self.delta[self.task.cell_class[k]]
+            margin = centre - self.tolerance() * saved
+            return int(margin + self.args.temper * math.sqrt(self.vars[part, b])
+                       * self.rng.standard_normal() > 0.0)
         return int(margin + self.args.temper * math.sqrt(self.var[b])
                    * self.rng.standard_normal() > 0.0)
 
@@ -255,6 +260,26 @@ class GapPolicy:
         precision = 1.0 / self.tau2 + data
         self.mean = (mu / self.tau2 + data * level) / precision
         self.var = 1.0 / precision
+        if self.args.tau_wide:
+            self._mixture(mu, level, data)
+
+    def _mixture(self, mu: float, level: NDArray[np.float64], data: NDArray[np.float64]) -> None:
+        """Two-component prior: most buckets near mu (spread `--tau`), a share `--wide-share`
+        spread `--tau-wide`, so a bucket with strong evidence escapes the shrinkage while a
+        sparse one stays near mu. Posterior: per component normal, weighted by how well each
+        explains the bucket's estimate."""
+        spreads = np.array([self.tau2, self.args.tau_wide ** 2])[:, None]
+        shares = np.array([1.0 - self.args.wide_share, self.args.wide_share])[:, None]
+        noise = np.where(data > 0, 1.0 / np.maximum(data, 1e-12), 1e6)
+        total = spreads + noise
+        likelihood = shares * np.exp(-0.5 * (level - mu) ** 2 / total) / np.sqrt(total)
+        self.wide = likelihood[1] / likelihood.sum(axis=0)
+        precision = 1.0 / spreads + data
+        self.means = (mu / spreads + data * level) / precision
+        self.vars = 1.0 / precision
+        weights = np.vstack((1.0 - self.wide, self.wide))
+        self.mean = (weights * self.means).sum(axis=0)
+        self.var = (weights * (self.vars + self.means ** 2)).sum(axis=0) - self.mean ** 2
 
 
 def run(task: Task, seed: int, args: argparse.Namespace, threshold: float | None) -> dict:
@@ -287,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quality-target", type=float, default=0.95)
     parser.add_argument("--temper", type=float, default=0.5)
     parser.add_argument("--tau", type=float, default=None, help="fixed prior spread (else EB)")
+    parser.add_argument("--tau-wide", type=float, default=None,
+                        help="two-component prior: spread of the wide component")
+    parser.add_argument("--wide-share", type=float, default=0.25)
     parser.add_argument("--gain", type=float, default=0.01)
     parser.add_argument("--floor", type=float, default=0.01)
     parser.add_argument("--threshold", default=None,
