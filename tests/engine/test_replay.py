@@ -102,3 +102,23 @@ def test_decisions_file_lists_every_row_once_in_request_order(tmp_path: Path) ->
         rows = list(csv.DictReader(handle))
     assert len(rows) == 120 == len({row["id"] for row in rows})
     assert {row["routed_to"] for row in rows} <= {"weak", "strong"}
+
+
+def run_frontier_study(data: Path, *flags: str) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "bench/routing_frontier.py", "--data", str(data), "--seeds", "0-1",
+         *flags], cwd=REPO, capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout)["mean"]  # type: ignore[no-any-return]
+
+
+def test_frontier_study_separates_knowing_from_learning(tmp_path: Path) -> None:
+    data = subset_csv(tmp_path)
+    # Told the gaps, the reference and the hindsight threshold, the study policy is the
+    # hindsight split (tolerance: the per-row cost factor can flip one marginal bucket).
+    known = run_frontier_study(data, "--oracle-gaps", "--oracle-reference", "--threshold",
+                               "hindsight", "--floor", "0")
+    assert abs(known["excess"]) < 0.02
+    # Learning the gaps online costs strong calls at the same accuracy.
+    learned = run_frontier_study(data, "--oracle-reference")
+    assert learned["excess"] > known["excess"] + 0.02
