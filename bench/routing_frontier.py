@@ -167,27 +167,23 @@ class GapPolicy:
         return max(0.0, 1.0 - self.args.quality_target - self.args.gain * self.deficit)
 
     def gap(self, k: int) -> float:
-        if self.args.oracle_gaps:
-            return float(self.oracle_gaps[k])
         return float(self.mean[self.task.cell_bucket[k]] + self.delta[self.task.cell_class[k]])
 
     def decide(self, k: int, saved: float) -> int:
         if self.rng.random() < 2.0 * self.args.floor:
             return int(self.rng.integers(2))
-        margin = self.gap(k) - self.tolerance() * saved
+        threshold = self.tolerance() * saved
         if self.args.oracle_gaps:
-            return int(margin > 0.0)
+            return int(self.oracle_gaps[k] > threshold)
         b = self.task.cell_bucket[k]
         if self.args.policy == "kg":
-            return self._knowledge_gradient(k, b, margin)
-        if self.args.tau_wide:
+            return self._knowledge_gradient(k, b, self.gap(k) - threshold)
+        centre, var = self.mean[b], self.var[b]
+        if self.args.tau_wide:  # draw the component first, then the gap within it
             part = int(self.rng.random() < self.wide[b])
-            centre = self.means[part, b] + self.delta[self.task.cell_class[k]]
-            margin = centre - self.tolerance() * saved
-            return int(margin + self.args.temper * math.sqrt(self.vars[part, b])
-                       * self.rng.standard_normal() > 0.0)
-        return int(margin + self.args.temper * math.sqrt(self.var[b])
-                   * self.rng.standard_normal() > 0.0)
+            centre, var = self.means[part, b], self.vars[part, b]
+        draw = centre + self.args.temper * math.sqrt(var) * self.rng.standard_normal()
+        return int(draw + self.delta[self.task.cell_class[k]] > threshold)
 
     def _knowledge_gradient(self, k: int, b: int, margin: float) -> int:
         """Immediate gain plus the value of one more observation over the cell's expected

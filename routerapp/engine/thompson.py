@@ -12,8 +12,9 @@ One decision:
 best goal-wide: the expected quality of "always use the best path" for this call, which is
 what the `cost_at_quality` floor is a fraction of.
 
-Arms are converted to numpy arrays once per call and priors are cached, so a decision costs a
-few tens of microseconds (see bench/engine.py).
+Arms' numbers are checked once per call as plain floats and priors are cached; up to `_SMALL`
+paths the posterior is plain float arithmetic, above it numpy vectorises over paths, so a
+decision costs a few tens of microseconds (see bench/engine.py).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ _NUMBERS = attrgetter(
 )
 _EVIDENCE_NAMES = ("successes", "failures", "goal_successes", "goal_failures")
 _FLOAT_MAX = float(np.finfo(float).max)
-_UPPER = np.array([_FLOAT_MAX] * 2 + [MAX_EVIDENCE] * 4)
 _SMALL = 32  # up to here plain floats beat numpy (bench/engine.py)
 _LOW, _HIGH = 1e-3, 1.0 - 1e-3  # rates are clipped here before taking logits
 
@@ -192,8 +192,8 @@ def _posterior_small(
 
 
 def _checked_rows(rows: list[tuple[Any, ...]], arms: Sequence[Arm]) -> list[tuple[float, ...]]:
-    """The arms' numbers as floats, within the same bounds as the numpy path (NaN fails both
-    comparisons, inf the upper one); a bad one goes to the slow path that names it."""
+    """The arms' numbers as floats, each checked in one chained comparison (NaN fails both
+    bounds, inf the upper one); a bad one goes to the slow path that names it."""
     top, most = _FLOAT_MAX, MAX_EVIDENCE
     try:
         numbers = [(float(w), float(c), float(s), float(f), float(gs), float(gf))
@@ -222,42 +222,31 @@ def _prepare(arms: Sequence[Arm], config: EngineConfig,
     floor = config.exploration_floor
     known = state.offsets if state is not None else None
     offsets = [known[i] for i in ids] if known and all(i in known for i in ids) else None
+    numbers = _checked_rows(rows, arms)
+    prior, prior_rows = _prior_array(tuple(ids), tuple([row[0] for row in numbers]), explicit,
+                                     config.prior_strength, floor)
     if count <= _SMALL:
         # Plain floats: for a handful of paths numpy's per-call overhead is most of the cost.
-        numbers = _checked_rows(rows, arms)
-        prior, prior_rows = _prior_array(tuple(ids), tuple([row[0] for row in numbers]),
-                                         explicit, config.prior_strength, floor)
         alpha, beta = _posterior_small(numbers, prior_rows, config.backoff_strength,
                                        config.level_sharing, offsets)
-        costs = [row[1] for row in numbers]
-        own = [row[2] + row[3] for row in numbers]
-        goal = [(a0 + row[4]) / ((a0 + row[4]) + (b0 + row[5]))
-                for (a0, b0), row in zip(prior_rows, numbers, strict=True)]
     else:
-        try:
-            array = np.array(rows, dtype=float)
-        except (TypeError, ValueError, OverflowError):
-            _raise_for_bad_numbers(arms)
-        # One comparison pass: NaN fails both bounds, inf fails the upper one.
-        if not ((array >= 0.0) & (array <= _UPPER)).all():
-            _raise_for_bad_numbers(arms)
-        prior, prior_rows = _prior_array(tuple(ids), tuple(array[:, 0].tolist()), explicit,
-                                         config.prior_strength, floor)
+        array = np.array(numbers)
         posterior = backoff_parameters(
             prior, array[:, 2:4], array[:, 4:6], config.backoff_strength,
             config.level_sharing, None if offsets is None else np.array(offsets),
         )
         alpha, beta = posterior[:, 0].tolist(), posterior[:, 1].tolist()
-        costs = array[:, 1].tolist()
-        own = (array[:, 2] + array[:, 3]).tolist()
-        goal_evidence = np.asarray(prior) + array[:, 4:6]
-        goal = (goal_evidence[:, 0] / goal_evidence.sum(axis=1)).tolist()
+    costs = [row[1] for row in numbers]
     normalised = normalised_costs(costs, ids) if config.objective in COST_AWARE else None
     epsilon = min(1.0, floor * count) if count > 1 else 0.0
     # The goal-wide best path defines the quality reference: prior plus all of the goal's
     # evidence, so a bucket's luck does not change which path is "the best path".
-    ranks = offsets if offsets is not None else goal
+    ranks = offsets if offsets is not None else [
+        (a0 + row[4]) / ((a0 + row[4]) + (b0 + row[5]))
+        for (a0, b0), row in zip(prior_rows, numbers, strict=True)
+    ]
     best = max(range(count), key=ranks.__getitem__)
+    own = [row[2] + row[3] for row in numbers]
     prepared = _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)
     prepared.reference_outcomes = own[best]
     prepared.fewest_outcomes = min(own)
