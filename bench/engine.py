@@ -23,9 +23,15 @@ from routerapp.engine import Arm, ControllerState, EngineConfig, rank_paths
 
 def make_arms(count: int) -> list[Arm]:
     return [
-        Arm(path_id=f"path-{i}", weight=1.0 + i % 3, expected_cost=0.001 * (i + 1),
-            successes=40.0 + i, failures=10.0, goal_successes=400.0 + 3 * i,
-            goal_failures=100.0)
+        Arm(
+            path_id=f"path-{i}",
+            weight=1.0 + i % 3,
+            expected_cost=0.001 * (i + 1),
+            successes=40.0 + i,
+            failures=10.0,
+            goal_successes=400.0 + 3 * i,
+            goal_failures=100.0,
+        )
         for i in range(count)
     ]
 
@@ -35,8 +41,9 @@ def time_decisions(count: int, repeats: int) -> float:
     arms = make_arms(count)
     config = EngineConfig()
     # As the service passes it: a deficit and the within-bucket path offsets.
-    state = ControllerState(deficit=-10.0,
-                            offsets={arm.path_id: 0.05 * i for i, arm in enumerate(arms)})
+    state = ControllerState(
+        deficit=-10.0, offsets={arm.path_id: 0.05 * i for i, arm in enumerate(arms)}
+    )
     rng = np.random.default_rng(0)
     for _ in range(200):  # warm caches (prior solver, numpy dispatch)
         rank_paths(arms, config=config, rng=rng, state=state, bucket="b")
@@ -59,8 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds = time_decisions(count, args.repeats)
         results[count] = round(seconds * 1e6, 1)
         print(f"rank_paths, {count:2d} paths: {seconds * 1e6:6.1f} us median per decision")
-    print(json.dumps({"median_us": results, "python": platform.python_version(),
-                      "numpy": np.__version__}))
+    print(
+        json.dumps(
+            {"median_us": results, "python": platform.python_version(), "numpy": np.__version__}
+        )
+    )
     return 0
 
 

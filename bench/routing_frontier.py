@@ -17,6 +17,7 @@ JSON object: per seed accuracy / strong share (reference error = estimated minus
 always-strong total, in outcomes), and the means with the *excess* = strong share minus the
 share the hindsight per-subject split needs for the same accuracy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,16 +76,22 @@ def make_task(rows: RouteBenchRows, pricing: Pricing, features: bool = False) ->
     cell = np.array([index[key] for key in zip(bucket.tolist(), labels, strict=True)])
     tokens = pricing.prompt_tokens(rows.prompt_chars)
     weak_cost = pricing.weak_in * tokens + pricing.weak_out * pricing.response_tokens(
-        rows.weak_response_chars)
+        rows.weak_response_chars
+    )
     strong_cost = pricing.strong_in * tokens + pricing.strong_out * pricing.response_tokens(
-        rows.strong_response_chars)
+        rows.strong_response_chars
+    )
     weak, strong = rows.weak.astype(float), rows.strong.astype(float)
     count = np.bincount(bucket)
     return Task(
-        names=names, bucket=bucket, cell=cell,
+        names=names,
+        bucket=bucket,
+        cell=cell,
         cell_bucket=np.array([b for b, _ in keys]),
         cell_class=np.array([classes.index(c) for _, c in keys]),
-        weak=weak, strong=strong, saved=1.0 - weak_cost / strong_cost,
+        weak=weak,
+        strong=strong,
+        saved=1.0 - weak_cost / strong_cost,
         gaps=(np.bincount(bucket, strong) - np.bincount(bucket, weak)) / count,
     )
 
@@ -125,7 +132,8 @@ def additive_hindsight(task: Task, rows_class: NDArray[np.int64], accuracy: floa
 
 def _expected_improvement(z: float) -> float:
     return z * 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) + math.exp(-z * z / 2.0) / math.sqrt(
-        2.0 * math.pi)
+        2.0 * math.pi
+    )
 
 
 class GapPolicy:
@@ -140,8 +148,13 @@ class GapPolicy:
     gap, drawn with `--temper` x its posterior sd (Thompson) or valued by the knowledge
     gradient (`--policy kg`), beats lambda x normalised cost saved."""
 
-    def __init__(self, task: Task, rng: np.random.Generator, args: argparse.Namespace,
-                 threshold: float | None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        rng: np.random.Generator,
+        args: argparse.Namespace,
+        threshold: float | None,
+    ) -> None:
         self.task, self.rng, self.args, self.threshold = task, rng, args, threshold
         cells, buckets = len(task.cell_bucket), task.buckets
         self.n = np.zeros((cells, 2))
@@ -200,8 +213,9 @@ class GapPolicy:
             after = 1.0 / (np.maximum(self.rates[k] * (1 - self.rates[k]), 0.02) / n).sum()
             var_after = 1.0 / (1.0 / self.tau2 + bucket_precision - self.precision[k] + after)
             step = math.sqrt(max(self.var[b] - var_after, 0.0))
-            values.append(horizon * step * _expected_improvement(-abs(margin) / step)
-                          if step > 0.0 else 0.0)
+            values.append(
+                horizon * step * _expected_improvement(-abs(margin) / step) if step > 0.0 else 0.0
+            )
         return int(margin + values[1] > values[0])
 
     def observe(self, k: int, arm: int, value: float) -> None:
@@ -225,8 +239,9 @@ class GapPolicy:
         task, n, v = self.task, self.n, self.v
         cb, cc, buckets = task.cell_bucket, task.cell_class, task.buckets
         pooled = (v[:, 0].sum() + 1.0) / (n[:, 0].sum() + 2.0)
-        bucket_weak = ((np.bincount(cb, v[:, 0], buckets) + 2.0 * pooled)
-                       / (np.bincount(cb, n[:, 0], buckets) + 2.0))
+        bucket_weak = (np.bincount(cb, v[:, 0], buckets) + 2.0 * pooled) / (
+            np.bincount(cb, n[:, 0], buckets) + 2.0
+        )
         weak_rate = (v[:, 0] + 2.0 * bucket_weak[cb]) / (n[:, 0] + 2.0)
         strong_rate = np.clip(weak_rate + self.mean[cb] + self.delta[cc], 0.01, 0.99)
         self.rates = np.column_stack((weak_rate, strong_rate))
@@ -240,8 +255,9 @@ class GapPolicy:
             data = np.bincount(cb, weight, buckets)
             level = np.bincount(cb, weight * (raw - delta[cc]), buckets) / np.maximum(data, 1e-12)
             if self.args.features:
-                delta = (np.bincount(cc, weight * (raw - level[cb]), len(delta))
-                         / (np.bincount(cc, weight, len(delta)) + self.args.delta_prior))
+                delta = np.bincount(cc, weight * (raw - level[cb]), len(delta)) / (
+                    np.bincount(cc, weight, len(delta)) + self.args.delta_prior
+                )
         self.delta = delta
         seen = data > 0
         mu = 0.1
@@ -252,7 +268,7 @@ class GapPolicy:
                 mu = float((weights * level[seen]).sum() / weights.sum())
                 if self.args.tau is None:  # moment estimate of the spread between buckets
                     spread = float(((level[seen] - mu) ** 2 - noise_b).mean())
-                    self.tau2 = max(0.03 ** 2, spread)
+                    self.tau2 = max(0.03**2, spread)
         precision = 1.0 / self.tau2 + data
         self.mean = (mu / self.tau2 + data * level) / precision
         self.var = 1.0 / precision
@@ -264,7 +280,7 @@ class GapPolicy:
         spread `--tau-wide`, so a bucket with strong evidence escapes the shrinkage while a
         sparse one stays near mu. Posterior: per component normal, weighted by how well each
         explains the bucket's estimate."""
-        spreads = np.array([self.tau2, self.args.tau_wide ** 2])[:, None]
+        spreads = np.array([self.tau2, self.args.tau_wide**2])[:, None]
         shares = np.array([1.0 - self.args.wide_share, self.args.wide_share])[:, None]
         noise = np.where(data > 0, 1.0 / np.maximum(data, 1e-12), 1e6)
         total = spreads + noise
@@ -275,7 +291,7 @@ class GapPolicy:
         self.vars = 1.0 / precision
         weights = np.vstack((1.0 - self.wide, self.wide))
         self.mean = (weights * self.means).sum(axis=0)
-        self.var = (weights * (self.vars + self.means ** 2)).sum(axis=0) - self.mean ** 2
+        self.var = (weights * (self.vars + self.means**2)).sum(axis=0) - self.mean**2
 
 
 def run(task: Task, seed: int, args: argparse.Namespace, threshold: float | None) -> dict:
@@ -289,11 +305,17 @@ def run(task: Task, seed: int, args: argparse.Namespace, threshold: float | None
         policy.observe(k, arm, float(task.strong[row] if arm else task.weak[row]))
     accuracy = float(np.where(to_strong, task.strong, task.weak).mean())
     share = float(to_strong.mean())
-    return {"seed": seed, "accuracy": accuracy, "strong_share": share,
-            "excess": share - hindsight(task, accuracy)[0],
-            "reference_error": float(policy.reference - task.strong.sum()),
-            "bucket_share": (np.bincount(task.bucket, to_strong, task.buckets)
-                             / np.bincount(task.bucket, minlength=task.buckets))}
+    return {
+        "seed": seed,
+        "accuracy": accuracy,
+        "strong_share": share,
+        "excess": share - hindsight(task, accuracy)[0],
+        "reference_error": float(policy.reference - task.strong.sum()),
+        "bucket_share": (
+            np.bincount(task.bucket, to_strong, task.buckets)
+            / np.bincount(task.bucket, minlength=task.buckets)
+        ),
+    }
 
 
 def seed_range(text: str) -> list[int]:
@@ -308,19 +330,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quality-target", type=float, default=0.95)
     parser.add_argument("--temper", type=float, default=0.5)
     parser.add_argument("--tau", type=float, default=None, help="fixed prior spread (else EB)")
-    parser.add_argument("--tau-wide", type=float, default=None,
-                        help="two-component prior: spread of the wide component")
+    parser.add_argument(
+        "--tau-wide",
+        type=float,
+        default=None,
+        help="two-component prior: spread of the wide component",
+    )
     parser.add_argument("--wide-share", type=float, default=0.25)
     parser.add_argument("--gain", type=float, default=0.01)
     parser.add_argument("--floor", type=float, default=0.01)
-    parser.add_argument("--threshold", default=None,
-                        help="fixed lambda, or 'hindsight'; default: the controller")
-    parser.add_argument("--features", action="store_true",
-                        help="cells = subject x prompt class, class effects pooled")
+    parser.add_argument(
+        "--threshold", default=None, help="fixed lambda, or 'hindsight'; default: the controller"
+    )
+    parser.add_argument(
+        "--features",
+        action="store_true",
+        help="cells = subject x prompt class, class effects pooled",
+    )
     parser.add_argument("--delta-prior", type=float, default=50.0)
     parser.add_argument("--policy", choices=["thompson", "kg"], default="thompson")
-    parser.add_argument("--horizon", type=float, default=1.0,
-                        help="kg: expected remaining calls per call seen in the bucket")
+    parser.add_argument(
+        "--horizon",
+        type=float,
+        default=1.0,
+        help="kg: expected remaining calls per call seen in the bucket",
+    )
     parser.add_argument("--per-bucket", action="store_true", help="mean share per bucket")
     parser.add_argument("--oracle-gaps", action="store_true")
     parser.add_argument("--oracle-reference", action="store_true")
@@ -333,28 +367,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.threshold is not None:
         threshold = float(args.threshold)
     runs = [run(task, seed, args, threshold) for seed in args.seeds]
-    means = {key: float(np.mean([r[key] for r in runs]))
-             for key in ("accuracy", "strong_share", "excess", "reference_error")}
+    means = {
+        key: float(np.mean([r[key] for r in runs]))
+        for key in ("accuracy", "strong_share", "excess", "reference_error")
+    }
     summary = {
         "settings": {k: v for k, v in vars(args).items() if k not in ("data", "seeds")},
-        "seeds": f"{args.seeds[0]}-{args.seeds[-1]}", "threshold": threshold,
-        "line": floor - 0.005, "hindsight_share_at_floor": hindsight(task, floor)[0],
-        "per_seed": " ".join(f"{r['accuracy']:.4f}/{r['strong_share']:.3f}"
-                             f"({r['reference_error']:+.0f})" for r in runs),
+        "seeds": f"{args.seeds[0]}-{args.seeds[-1]}",
+        "threshold": threshold,
+        "line": floor - 0.005,
+        "hindsight_share_at_floor": hindsight(task, floor)[0],
+        "per_seed": " ".join(
+            f"{r['accuracy']:.4f}/{r['strong_share']:.3f}({r['reference_error']:+.0f})"
+            for r in runs
+        ),
         "mean": means,
     }
     if args.features:
         summary["additive_hindsight_share_at_floor"] = additive_hindsight(
-            task, task.cell_class[task.cell], floor)
+            task, task.cell_class[task.cell], floor
+        )
         summary["subject_hindsight_share_at_floor_by_rows"] = additive_hindsight(
-            task, np.zeros_like(task.cell), floor)
+            task, np.zeros_like(task.cell), floor
+        )
     if args.per_bucket:
         share = np.mean([r["bucket_share"] for r in runs], axis=0)
         count = np.bincount(task.bucket, minlength=task.buckets)
         summary["per_bucket"] = [
-            {"bucket": name, "calls": int(count[b]), "gap": round(float(task.gaps[b]), 3),
-             "strong_share": round(float(share[b]), 3)}
-            for b, name in sorted(enumerate(task.names), key=lambda x: -task.gaps[x[0]])]
+            {
+                "bucket": name,
+                "calls": int(count[b]),
+                "gap": round(float(task.gaps[b]), 3),
+                "strong_share": round(float(share[b]), 3),
+            }
+            for b, name in sorted(enumerate(task.names), key=lambda x: -task.gaps[x[0]])
+        ]
     print(json.dumps(summary))
     return 0
 

@@ -173,7 +173,9 @@ class PathForm(forms.ModelForm):
 
 class ProviderForm(forms.ModelForm):
     base_url = forms.URLField(
-        required=False, max_length=500, assume_scheme="https",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
         help_text="e.g. https://api.openai.com/v1 (ignored for the simulator)",
     )
     api_key = forms.CharField(

@@ -48,12 +48,24 @@ FEATURES = ("reporting", "search", "notifications", "onboarding", "export")
 DEVICES = ("Pixel 8", "iPhone 13", "Galaxy S23", "iPad Air")
 ENDPOINTS = ("orders", "customers", "invoices", "events")
 CAPITALS = {
-    "France": "Paris", "Japan": "Tokyo", "Canada": "Ottawa", "Australia": "Canberra",
-    "Kenya": "Nairobi", "Brazil": "Brasilia", "Norway": "Oslo", "Egypt": "Cairo",
+    "France": "Paris",
+    "Japan": "Tokyo",
+    "Canada": "Ottawa",
+    "Australia": "Canberra",
+    "Kenya": "Nairobi",
+    "Brazil": "Brasilia",
+    "Norway": "Oslo",
+    "Egypt": "Cairo",
 }
 SYMBOLS = {
-    "gold": "Au", "iron": "Fe", "sodium": "Na", "potassium": "K", "silver": "Ag",
-    "oxygen": "O", "helium": "He", "lead": "Pb",
+    "gold": "Au",
+    "iron": "Fe",
+    "sodium": "Na",
+    "potassium": "K",
+    "silver": "Ag",
+    "oxygen": "O",
+    "helium": "He",
+    "lead": "Pb",
 }
 REVIEWS = {
     "The battery lasts all day and setup took two minutes. Love it.": "positive",
@@ -218,165 +230,396 @@ _SMALL = range(2, 40)
 
 _EMAIL_TEMPLATES = (
     # spam
-    Template("Subject: Congratulations {name}, you won a brand-new {product}!\n\nYou have been "
-             "selected as this week's lucky winner. Click the link below within 24 hours to "
-             "claim your {product} before it expires.", "classification", 1, label="spam"),
-    Template("Subject: URGENT: your account will be suspended\n\nDear customer, we detected "
-             "unusual activity. Verify your password at http://secure-{company_slug}-login."
-             "example.ru within 12 hours or lose access.", "classification", 4, label="spam"),
-    Template("Subject: Make ${amount} a day from home\n\nNo experience needed! Thousands are "
-             "already earning ${amount} daily with this one simple trick. Reply YES to get "
-             "started.", "classification", 1, label="spam"),
-    Template("Subject: Re: invoice overdue\n\nHello {name}, please find attached the overdue "
-             "invoice. Open the attached .zip and enable macros to view the payment details.\n"
-             "Regards, accounts department", "classification", 5, label="spam"),
-    Template("Subject: Exclusive crypto opportunity\n\nOur AI trading bot guarantees {percent}% "
-             "returns every week. Send at least ${amount} in BTC today and double your money.",
-             "classification", 1, label="spam"),
-    Template("Subject: You have (1) pending package\n\nYour {product} delivery is on hold due "
-             "to unpaid customs fees of ${small}. Pay now: http://parcel-track.example.top",
-             "classification", 3, label="spam"),
-    Template("Subject: Lowest prices on meds\n\nBuy cheap prescription pills online, no "
-             "prescription required, discreet shipping worldwide. Order today and get "
-             "{percent}% off.", "classification", 1, label="spam"),
-    Template("Subject: Dear friend\n\nI am a barrister representing a late client with no "
-             "heirs. I need your help to transfer ${amount},000,000 and you will receive "
-             "{percent}% of the funds.", "classification", 2, label="spam"),
-    Template("Subject: {name}, your gift card is waiting\n\nComplete our 30-second survey about "
-             "{company} and receive a ${small} gift card. Limited offer, claim now!",
-             "classification", 2, label="spam"),
+    Template(
+        "Subject: Congratulations {name}, you won a brand-new {product}!\n\nYou have been "
+        "selected as this week's lucky winner. Click the link below within 24 hours to "
+        "claim your {product} before it expires.",
+        "classification",
+        1,
+        label="spam",
+    ),
+    Template(
+        "Subject: URGENT: your account will be suspended\n\nDear customer, we detected "
+        "unusual activity. Verify your password at http://secure-{company_slug}-login."
+        "example.ru within 12 hours or lose access.",
+        "classification",
+        4,
+        label="spam",
+    ),
+    Template(
+        "Subject: Make ${amount} a day from home\n\nNo experience needed! Thousands are "
+        "already earning ${amount} daily with this one simple trick. Reply YES to get "
+        "started.",
+        "classification",
+        1,
+        label="spam",
+    ),
+    Template(
+        "Subject: Re: invoice overdue\n\nHello {name}, please find attached the overdue "
+        "invoice. Open the attached .zip and enable macros to view the payment details.\n"
+        "Regards, accounts department",
+        "classification",
+        5,
+        label="spam",
+    ),
+    Template(
+        "Subject: Exclusive crypto opportunity\n\nOur AI trading bot guarantees {percent}% "
+        "returns every week. Send at least ${amount} in BTC today and double your money.",
+        "classification",
+        1,
+        label="spam",
+    ),
+    Template(
+        "Subject: You have (1) pending package\n\nYour {product} delivery is on hold due "
+        "to unpaid customs fees of ${small}. Pay now: http://parcel-track.example.top",
+        "classification",
+        3,
+        label="spam",
+    ),
+    Template(
+        "Subject: Lowest prices on meds\n\nBuy cheap prescription pills online, no "
+        "prescription required, discreet shipping worldwide. Order today and get "
+        "{percent}% off.",
+        "classification",
+        1,
+        label="spam",
+    ),
+    Template(
+        "Subject: Dear friend\n\nI am a barrister representing a late client with no "
+        "heirs. I need your help to transfer ${amount},000,000 and you will receive "
+        "{percent}% of the funds.",
+        "classification",
+        2,
+        label="spam",
+    ),
+    Template(
+        "Subject: {name}, your gift card is waiting\n\nComplete our 30-second survey about "
+        "{company} and receive a ${small} gift card. Limited offer, claim now!",
+        "classification",
+        2,
+        label="spam",
+    ),
     # not spam
-    Template("Subject: Meeting moved to {day}\n\nHi {name}, the project sync is moved to {day} "
-             "at {time}. Same room. Let me know if that doesn't work for you.",
-             "classification", 1, label="not_spam"),
-    Template("Subject: Your {company} invoice for {month}\n\nHello {name}, your invoice for "
-             "{month} is available in your account dashboard. The amount of ${amount} will be "
-             "charged to your card on file.", "classification", 4, label="not_spam"),
-    Template("Subject: Lunch?\n\nHey {name}, are you free for lunch on {day}? There's a new "
-             "ramen place near the office.", "classification", 1, label="not_spam"),
-    Template("Subject: Code review request\n\nHi {name}, could you review my pull request for "
-             "the {feature} feature before {day}? It touches the billing module so a second "
-             "pair of eyes would help.", "classification", 1, label="not_spam"),
-    Template("Subject: Password reset requested\n\nWe received a request to reset the password "
-             "for your {company} account. If this was you, use the link in the app; if not, "
-             "you can ignore this email.", "classification", 5, label="not_spam"),
-    Template("Subject: Quarterly report draft\n\nHi team, attached is the draft of the "
-             "Q{quarter} report. Please send comments to {name} by {day}.",
-             "classification", 2, label="not_spam"),
-    Template("Subject: Your order has shipped\n\nGood news, {name}! Your {product} order "
-             "from {company} has shipped and should arrive by {day}.",
-             "classification", 3, label="not_spam"),
-    Template("Subject: Team offsite in {city}\n\nHi all, we're planning the offsite in {city} "
-             "next month. Please fill in your dietary requirements by {day}.",
-             "classification", 1, label="not_spam"),
-    Template("Subject: Re: contract renewal\n\nThanks {name}, legal has approved the renewal "
-             "with {company}. I'll send the countersigned copy on {day}.",
-             "classification", 2, label="not_spam"),
+    Template(
+        "Subject: Meeting moved to {day}\n\nHi {name}, the project sync is moved to {day} "
+        "at {time}. Same room. Let me know if that doesn't work for you.",
+        "classification",
+        1,
+        label="not_spam",
+    ),
+    Template(
+        "Subject: Your {company} invoice for {month}\n\nHello {name}, your invoice for "
+        "{month} is available in your account dashboard. The amount of ${amount} will be "
+        "charged to your card on file.",
+        "classification",
+        4,
+        label="not_spam",
+    ),
+    Template(
+        "Subject: Lunch?\n\nHey {name}, are you free for lunch on {day}? There's a new "
+        "ramen place near the office.",
+        "classification",
+        1,
+        label="not_spam",
+    ),
+    Template(
+        "Subject: Code review request\n\nHi {name}, could you review my pull request for "
+        "the {feature} feature before {day}? It touches the billing module so a second "
+        "pair of eyes would help.",
+        "classification",
+        1,
+        label="not_spam",
+    ),
+    Template(
+        "Subject: Password reset requested\n\nWe received a request to reset the password "
+        "for your {company} account. If this was you, use the link in the app; if not, "
+        "you can ignore this email.",
+        "classification",
+        5,
+        label="not_spam",
+    ),
+    Template(
+        "Subject: Quarterly report draft\n\nHi team, attached is the draft of the "
+        "Q{quarter} report. Please send comments to {name} by {day}.",
+        "classification",
+        2,
+        label="not_spam",
+    ),
+    Template(
+        "Subject: Your order has shipped\n\nGood news, {name}! Your {product} order "
+        "from {company} has shipped and should arrive by {day}.",
+        "classification",
+        3,
+        label="not_spam",
+    ),
+    Template(
+        "Subject: Team offsite in {city}\n\nHi all, we're planning the offsite in {city} "
+        "next month. Please fill in your dietary requirements by {day}.",
+        "classification",
+        1,
+        label="not_spam",
+    ),
+    Template(
+        "Subject: Re: contract renewal\n\nThanks {name}, legal has approved the renewal "
+        "with {company}. I'll send the countersigned copy on {day}.",
+        "classification",
+        2,
+        label="not_spam",
+    ),
 )
 
 _TRIAGE_TEMPLATES = (
-    Template("I was charged twice for my {plan} subscription this month. Can you refund the "
-             "duplicate payment of ${amount}?", "classification", 2, label="billing"),
-    Template("Invoice #{number} shows ${amount} but our contract says ${amount2}. Please "
-             "correct it.", "classification", 2, label="billing"),
-    Template("How do I change the credit card used for our {plan} plan? The old one expires "
-             "next month.", "classification", 3, label="billing"),
-    Template("We downgraded to {plan} on {day} but were still billed for the higher tier.",
-             "classification", 3, label="billing"),
-    Template("I got an email saying my payment failed, but my bank shows the charge of "
-             "${amount} went through. Which one is right?", "classification", 5, label="billing"),
-    Template("The {feature} page shows a 500 error every time I click Save. It started after "
-             "today's update.", "classification", 2, label="technical"),
-    Template("Our API calls to /v2/{endpoint} time out after 30 seconds since {day}. Nothing "
-             "changed on our side.", "classification", 2, label="technical"),
-    Template("The mobile app crashes on startup on my {device} after the latest update.",
-             "classification", 2, label="technical"),
-    Template("Webhooks stopped arriving at our endpoint yesterday; the delivery log says "
-             "'connection refused'.", "classification", 3, label="technical"),
-    Template("The pricing page crashes in Safari so I can't see how much the {plan} upgrade "
-             "costs.", "classification", 6, label="technical"),
-    Template("I can't log in: the two-factor code never arrives on my new {device}. Please "
-             "help me regain access.", "classification", 3, label="account"),
-    Template("Please change the email address on my account to {name}@{domain}.",
-             "classification", 2, label="account"),
-    Template("How do I add {name} to our organization as an admin?",
-             "classification", 2, label="account"),
-    Template("I want to delete my account and all my personal data.",
-             "classification", 1, label="account"),
-    Template("After my card was declined the app logged me out and now says my account is "
-             "locked. What do I do?", "classification", 6, label="account"),
-    Template("Do you have an office in {city}? We'd like to visit for a partnership meeting.",
-             "classification", 2, label="other"),
-    Template("Just wanted to say the new {feature} screen looks great, thanks to the team!",
-             "classification", 3, label="other"),
-    Template("Are you hiring interns for the summer in {city}?", "classification", 2,
-             label="other"),
+    Template(
+        "I was charged twice for my {plan} subscription this month. Can you refund the "
+        "duplicate payment of ${amount}?",
+        "classification",
+        2,
+        label="billing",
+    ),
+    Template(
+        "Invoice #{number} shows ${amount} but our contract says ${amount2}. Please correct it.",
+        "classification",
+        2,
+        label="billing",
+    ),
+    Template(
+        "How do I change the credit card used for our {plan} plan? The old one expires next month.",
+        "classification",
+        3,
+        label="billing",
+    ),
+    Template(
+        "We downgraded to {plan} on {day} but were still billed for the higher tier.",
+        "classification",
+        3,
+        label="billing",
+    ),
+    Template(
+        "I got an email saying my payment failed, but my bank shows the charge of "
+        "${amount} went through. Which one is right?",
+        "classification",
+        5,
+        label="billing",
+    ),
+    Template(
+        "The {feature} page shows a 500 error every time I click Save. It started after "
+        "today's update.",
+        "classification",
+        2,
+        label="technical",
+    ),
+    Template(
+        "Our API calls to /v2/{endpoint} time out after 30 seconds since {day}. Nothing "
+        "changed on our side.",
+        "classification",
+        2,
+        label="technical",
+    ),
+    Template(
+        "The mobile app crashes on startup on my {device} after the latest update.",
+        "classification",
+        2,
+        label="technical",
+    ),
+    Template(
+        "Webhooks stopped arriving at our endpoint yesterday; the delivery log says "
+        "'connection refused'.",
+        "classification",
+        3,
+        label="technical",
+    ),
+    Template(
+        "The pricing page crashes in Safari so I can't see how much the {plan} upgrade costs.",
+        "classification",
+        6,
+        label="technical",
+    ),
+    Template(
+        "I can't log in: the two-factor code never arrives on my new {device}. Please "
+        "help me regain access.",
+        "classification",
+        3,
+        label="account",
+    ),
+    Template(
+        "Please change the email address on my account to {name}@{domain}.",
+        "classification",
+        2,
+        label="account",
+    ),
+    Template(
+        "How do I add {name} to our organization as an admin?", "classification", 2, label="account"
+    ),
+    Template(
+        "I want to delete my account and all my personal data.",
+        "classification",
+        1,
+        label="account",
+    ),
+    Template(
+        "After my card was declined the app logged me out and now says my account is "
+        "locked. What do I do?",
+        "classification",
+        6,
+        label="account",
+    ),
+    Template(
+        "Do you have an office in {city}? We'd like to visit for a partnership meeting.",
+        "classification",
+        2,
+        label="other",
+    ),
+    Template(
+        "Just wanted to say the new {feature} screen looks great, thanks to the team!",
+        "classification",
+        3,
+        label="other",
+    ),
+    Template(
+        "Are you hiring interns for the summer in {city}?", "classification", 2, label="other"
+    ),
 )
 
 _MIXED_TEMPLATES = (
     # simple Q&A
-    Template("What is the capital of {country}?", "qa", 1,
-             solve=lambda v: CAPITALS[v["country"]]),
-    Template("What is the chemical symbol for {element}?", "qa", 1,
-             solve=lambda v: SYMBOLS[v["element"]]),
-    Template("Which number is larger, {a} or {b}?", "qa", 1,
-             solve=lambda v: str(max(_int(v, "a"), _int(v, "b"))),
-             slots={"a": range(100, 999), "b": range(100, 999)}),
-    Template("How many minutes are there in {a} hours?", "qa", 2,
-             solve=lambda v: str(60 * _int(v, "a")), slots={"a": range(2, 24)}),
+    Template("What is the capital of {country}?", "qa", 1, solve=lambda v: CAPITALS[v["country"]]),
+    Template(
+        "What is the chemical symbol for {element}?", "qa", 1, solve=lambda v: SYMBOLS[v["element"]]
+    ),
+    Template(
+        "Which number is larger, {a} or {b}?",
+        "qa",
+        1,
+        solve=lambda v: str(max(_int(v, "a"), _int(v, "b"))),
+        slots={"a": range(100, 999), "b": range(100, 999)},
+    ),
+    Template(
+        "How many minutes are there in {a} hours?",
+        "qa",
+        2,
+        solve=lambda v: str(60 * _int(v, "a")),
+        slots={"a": range(2, 24)},
+    ),
     # summarisation
-    Template("In one word, is this review positive or negative?\n\n\"{review}\"",
-             "summarization", 3, solve=lambda v: REVIEWS[v["review"]]),
-    Template("Summarise this customer message in a few words, naming the product it is "
-             "about:\n\n\"Hi, I bought the {product} last week and it already stopped "
-             "working. I would like a replacement.\"", "summarization", 4,
-             solve=lambda v: v["product"], match="contains"),
-    Template("Give the main topic of this paragraph in one word:\n\n{paragraph}",
-             "summarization", 4, solve=lambda v: TOPICS[v["paragraph"]]),
+    Template(
+        'In one word, is this review positive or negative?\n\n"{review}"',
+        "summarization",
+        3,
+        solve=lambda v: REVIEWS[v["review"]],
+    ),
+    Template(
+        "Summarise this customer message in a few words, naming the product it is "
+        'about:\n\n"Hi, I bought the {product} last week and it already stopped '
+        'working. I would like a replacement."',
+        "summarization",
+        4,
+        solve=lambda v: v["product"],
+        match="contains",
+    ),
+    Template(
+        "Give the main topic of this paragraph in one word:\n\n{paragraph}",
+        "summarization",
+        4,
+        solve=lambda v: TOPICS[v["paragraph"]],
+    ),
     # code
-    Template("What does this Python expression evaluate to?\n\nlen([{a}, {b}, {c}] * {k})",
-             "code", 5, solve=lambda v: str(3 * _int(v, "k")),
-             slots={"a": _DIGITS, "b": _DIGITS, "c": _DIGITS, "k": range(2, 9)}),
-    Template("What does this Python code print?\n\nx = {a}\nfor i in range({k}):\n    x += i\n"
-             "print(x)", "code", 6, solve=_loop_sum,
-             slots={"a": _SMALL, "k": range(3, 12)}),
-    Template("What is the output of `print(sorted([{a}, {b}, {c}])[1])` in Python?", "code", 5,
-             solve=lambda v: str(sorted(_abc(v))[1]),
-             slots={"a": _SMALL, "b": _SMALL, "c": _SMALL}),
-    Template("In Python, what is the value of '{name}'[::-1].upper()?", "code", 6,
-             solve=lambda v: v["name"][::-1].upper()),
-    Template("What does this JavaScript print?\n\nconsole.log([{a}, {b}, {c}, {d}]"
-             ".filter(x => x % 2 === 0).length)", "code", 7,
-             solve=lambda v: str(sum(_int(v, s) % 2 == 0 for s in "abcd")),
-             slots={"a": _SMALL, "b": _SMALL, "c": _SMALL, "d": _SMALL}),
+    Template(
+        "What does this Python expression evaluate to?\n\nlen([{a}, {b}, {c}] * {k})",
+        "code",
+        5,
+        solve=lambda v: str(3 * _int(v, "k")),
+        slots={"a": _DIGITS, "b": _DIGITS, "c": _DIGITS, "k": range(2, 9)},
+    ),
+    Template(
+        "What does this Python code print?\n\nx = {a}\nfor i in range({k}):\n    x += i\nprint(x)",
+        "code",
+        6,
+        solve=_loop_sum,
+        slots={"a": _SMALL, "k": range(3, 12)},
+    ),
+    Template(
+        "What is the output of `print(sorted([{a}, {b}, {c}])[1])` in Python?",
+        "code",
+        5,
+        solve=lambda v: str(sorted(_abc(v))[1]),
+        slots={"a": _SMALL, "b": _SMALL, "c": _SMALL},
+    ),
+    Template(
+        "In Python, what is the value of '{name}'[::-1].upper()?",
+        "code",
+        6,
+        solve=lambda v: v["name"][::-1].upper(),
+    ),
+    Template(
+        "What does this JavaScript print?\n\nconsole.log([{a}, {b}, {c}, {d}]"
+        ".filter(x => x % 2 === 0).length)",
+        "code",
+        7,
+        solve=lambda v: str(sum(_int(v, s) % 2 == 0 for s in "abcd")),
+        slots={"a": _SMALL, "b": _SMALL, "c": _SMALL, "d": _SMALL},
+    ),
     # maths
-    Template("A train travels at {speed} km/h for {hours} hours. How many kilometres does it "
-             "cover? Answer with the number only.", "math", 6,
-             solve=lambda v: str(_int(v, "speed") * _int(v, "hours")),
-             slots={"speed": range(40, 300, 5), "hours": range(2, 9)}),
-    Template("What is {a} * {b} + {c}?", "math", 6,
-             solve=lambda v: str(_int(v, "a") * _int(v, "b") + _int(v, "c")),
-             slots={"a": range(12, 99), "b": range(12, 99), "c": range(1, 500)}),
-    Template("Pens cost ${price} each, with a {percent}% discount on the whole order. How much "
-             "do {qty} pens cost in dollars? Answer with the number only.", "math", 8,
-             solve=_discounted_total,
-             slots={"price": range(2, 20), "percent": range(5, 40, 5), "qty": range(10, 200)}),
-    Template("What is the remainder when {a} is divided by {k}?", "math", 6,
-             solve=lambda v: str(_int(v, "a") % _int(v, "k")),
-             slots={"a": range(100, 9999), "k": range(3, 30)}),
+    Template(
+        "A train travels at {speed} km/h for {hours} hours. How many kilometres does it "
+        "cover? Answer with the number only.",
+        "math",
+        6,
+        solve=lambda v: str(_int(v, "speed") * _int(v, "hours")),
+        slots={"speed": range(40, 300, 5), "hours": range(2, 9)},
+    ),
+    Template(
+        "What is {a} * {b} + {c}?",
+        "math",
+        6,
+        solve=lambda v: str(_int(v, "a") * _int(v, "b") + _int(v, "c")),
+        slots={"a": range(12, 99), "b": range(12, 99), "c": range(1, 500)},
+    ),
+    Template(
+        "Pens cost ${price} each, with a {percent}% discount on the whole order. How much "
+        "do {qty} pens cost in dollars? Answer with the number only.",
+        "math",
+        8,
+        solve=_discounted_total,
+        slots={"price": range(2, 20), "percent": range(5, 40, 5), "qty": range(10, 200)},
+    ),
+    Template(
+        "What is the remainder when {a} is divided by {k}?",
+        "math",
+        6,
+        solve=lambda v: str(_int(v, "a") % _int(v, "k")),
+        slots={"a": range(100, 9999), "k": range(3, 30)},
+    ),
     # multi-step reasoning
-    Template("{name} is taller than {name2}. {name2} is taller than {name3}. Who is the "
-             "shortest? Answer with the name only.", "reasoning", 7,
-             solve=lambda v: v["name3"]),
-    Template("If today is {day}, what day of the week will it be in {k} days? Answer with the "
-             "day only.", "reasoning", 7, solve=_weekday_after, slots={"k": range(3, 100)}),
-    Template("{name} has {a} apples. {name2} gives {name} {b} more, then {name} eats {c}. How "
-             "many apples does {name} have now? Answer with the number only.", "reasoning", 7,
-             solve=_apples, slots={"a": range(3, 40), "b": range(2, 30), "c": range(1, 3)}),
-    Template("There are {a} people in a room. Each person shakes hands with every other person "
-             "exactly once. How many handshakes are there? Answer with the number only.",
-             "reasoning", 9, solve=lambda v: str(_int(v, "a") * (_int(v, "a") - 1) // 2),
-             slots={"a": range(4, 40)}),
+    Template(
+        "{name} is taller than {name2}. {name2} is taller than {name3}. Who is the "
+        "shortest? Answer with the name only.",
+        "reasoning",
+        7,
+        solve=lambda v: v["name3"],
+    ),
+    Template(
+        "If today is {day}, what day of the week will it be in {k} days? Answer with the day only.",
+        "reasoning",
+        7,
+        solve=_weekday_after,
+        slots={"k": range(3, 100)},
+    ),
+    Template(
+        "{name} has {a} apples. {name2} gives {name} {b} more, then {name} eats {c}. How "
+        "many apples does {name} have now? Answer with the number only.",
+        "reasoning",
+        7,
+        solve=_apples,
+        slots={"a": range(3, 40), "b": range(2, 30), "c": range(1, 3)},
+    ),
+    Template(
+        "There are {a} people in a room. Each person shakes hands with every other person "
+        "exactly once. How many handshakes are there? Answer with the number only.",
+        "reasoning",
+        9,
+        solve=lambda v: str(_int(v, "a") * (_int(v, "a") - 1) // 2),
+        slots={"a": range(4, 40)},
+    ),
 )
 
 
@@ -420,18 +663,79 @@ DEMO_GOALS: dict[str, DemoTask] = {
 # playground): first label whose cue occurs wins, else the last label.
 KEYWORDS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     EMAIL: (
-        ("spam", ("winner", "you won", "claim", "click the link", "free", "guarantee", "crypto",
-                  "bitcoin", "btc", "lottery", "prize", "no prescription", "act now",
-                  "limited offer", "verify your password", "enable macros", "gift card")),
+        (
+            "spam",
+            (
+                "winner",
+                "you won",
+                "claim",
+                "click the link",
+                "free",
+                "guarantee",
+                "crypto",
+                "bitcoin",
+                "btc",
+                "lottery",
+                "prize",
+                "no prescription",
+                "act now",
+                "limited offer",
+                "verify your password",
+                "enable macros",
+                "gift card",
+            ),
+        ),
         ("not_spam", ()),
     ),
     TRIAGE: (
-        ("billing", ("invoice", "charged", "charge", "refund", "billing", "billed", "payment",
-                     "credit card", "subscription", "price", "vat")),
-        ("account", ("log in", "login", "password", "two-factor", "2fa", "email address",
-                     "delete my account", "admin", "locked", "username", "sign in")),
-        ("technical", ("error", "crash", "bug", "api", "timeout", "time out", "webhook",
-                       "broken", "not working", "slow", "500")),
+        (
+            "billing",
+            (
+                "invoice",
+                "charged",
+                "charge",
+                "refund",
+                "billing",
+                "billed",
+                "payment",
+                "credit card",
+                "subscription",
+                "price",
+                "vat",
+            ),
+        ),
+        (
+            "account",
+            (
+                "log in",
+                "login",
+                "password",
+                "two-factor",
+                "2fa",
+                "email address",
+                "delete my account",
+                "admin",
+                "locked",
+                "username",
+                "sign in",
+            ),
+        ),
+        (
+            "technical",
+            (
+                "error",
+                "crash",
+                "bug",
+                "api",
+                "timeout",
+                "time out",
+                "webhook",
+                "broken",
+                "not working",
+                "slow",
+                "500",
+            ),
+        ),
         ("other", ()),
     ),
 }

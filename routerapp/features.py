@@ -37,22 +37,32 @@ MAX_LENGTH_SCORE = 4.0
 MAX_CUE_SCORE = 2.5
 CUE_WEIGHT = 0.75
 STRUCTURED_SCORE = 1.0
-TASK_WEIGHTS: Mapping[str, float] = MappingProxyType({
-    "reasoning": 2.5,
-    "code": 2.0,
-    "math": 2.0,
-    "extraction": 1.0,
-    "summarization": 1.0,
-    "general": 0.5,
-    "classification": 0.5,
-})
+TASK_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {
+        "reasoning": 2.5,
+        "code": 2.0,
+        "math": 2.0,
+        "extraction": 1.0,
+        "summarization": 1.0,
+        "general": 0.5,
+        "classification": 0.5,
+    }
+)
 UNKNOWN_TASK_WEIGHT = 1.0  # a task type named by the caller that the heuristics do not know
 
 # The names a rule condition can use (compile rule expressions against these).
-FEATURE_NAMES = frozenset({
-    "prompt_tokens", "message_count", "task_type", "complexity", "has_json_request",
-    "reasoning_cues", "keywords", "metadata",
-})
+FEATURE_NAMES = frozenset(
+    {
+        "prompt_tokens",
+        "message_count",
+        "task_type",
+        "complexity",
+        "has_json_request",
+        "reasoning_cues",
+        "keywords",
+        "metadata",
+    }
+)
 
 _REASONING_CUES = re.compile(
     r"\b(?:step[- ]by[- ]step|why|explain\w*|prove|proof|analy[sz]\w*|compare|comparison"
@@ -199,9 +209,7 @@ def guess_task_type(text: str, *, reasoning_cues: int = 0) -> str:
 
 def _message_texts(messages: Any) -> list[str]:
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
-        raise ValueError(
-            f"messages must be a list of chat messages, got {type(messages).__name__}"
-        )
+        raise ValueError(f"messages must be a list of chat messages, got {type(messages).__name__}")
     if not messages:
         raise ValueError("messages must not be empty")
     return [_message_text(message, index) for index, message in enumerate(messages)]
@@ -286,7 +294,7 @@ def _scan_text(texts: list[str]) -> str:
             # Instructions sit before or after pasted material ("<doc> ... Summarise the
             # above"), so a truncated message keeps its beginning and its end.
             half = budget // 2
-            piece = text[:half] + "\n" + text[len(text) - (budget - half - 1):]
+            piece = text[:half] + "\n" + text[len(text) - (budget - half - 1) :]
         pieces.append(piece)
         budget -= len(piece) + 1
     return "\n".join(reversed(pieces))

@@ -184,7 +184,5 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # One line per upstream request is noise at INFO; decisions are stored, not logged.
-    "loggers": {
-        name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "openai")
-    },
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "openai")},
 }

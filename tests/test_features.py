@@ -40,8 +40,14 @@ def test_a_short_factual_question_is_simple() -> None:
     features = compute_features(user("What is the capital of France?"))
     # 30 chars -> 8 tokens; length log10(9)=0.95 + general 0.5.
     assert features == Features(
-        prompt_tokens=8, message_count=1, task_type="general", complexity=1.45,
-        has_json_request=False, reasoning_cues=0, keywords=(), metadata={},
+        prompt_tokens=8,
+        message_count=1,
+        task_type="general",
+        complexity=1.45,
+        has_json_request=False,
+        reasoning_cues=0,
+        keywords=(),
+        metadata={},
     )
     assert features.complexity_bucket() == "complexity:simple"
 
@@ -211,9 +217,7 @@ def test_huge_input_is_fast_and_counts_every_character() -> None:
         ),
     ],
 )
-def test_bad_messages_raise_value_error_with_a_clear_message(
-    messages: Any, message: str
-) -> None:
+def test_bad_messages_raise_value_error_with_a_clear_message(messages: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         compute_features(messages)
 

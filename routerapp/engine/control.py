@@ -48,8 +48,9 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def path_offsets(evidence: Mapping[str, Mapping[str, tuple[float, float]]],
-                 shrinkage: float = 0.0) -> dict[str, float]:
+def path_offsets(
+    evidence: Mapping[str, Mapping[str, tuple[float, float]]], shrinkage: float = 0.0
+) -> dict[str, float]:
     """Logit offset of each path's success rate, estimated *within* buckets (additive model
     logit p[path, bucket] = level[bucket] + offset[path]).
 

@@ -63,9 +63,9 @@ def beta_cdf(x: float, a: float, b: float) -> float:
     return 1.0 - math.exp(log_front) * _continued_fraction(b, a, 1.0 - x) / b
 
 
-def beta_cdf_array(x: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np.float64]) -> (
-    NDArray[np.float64]
-):
+def beta_cdf_array(
+    x: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Vectorised `beta_cdf` over broadcast arrays (used by the prior solver)."""
     x, a, b = np.broadcast_arrays(
         np.asarray(x, dtype=float), np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -95,8 +95,7 @@ def beta_cdf_array(x: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np
         if np.max(np.abs(delta - 1.0)) < 1e-12:
             break
     log_front = (
-        aa_ * np.log(xx) + bb_ * np.log1p(-xx)
-        - (_lgamma(aa_) + _lgamma(bb_) - _lgamma(aa_ + bb_))
+        aa_ * np.log(xx) + bb_ * np.log1p(-xx) - (_lgamma(aa_) + _lgamma(bb_) - _lgamma(aa_ + bb_))
     )
     value = np.exp(log_front) * h / aa_
     value = np.where(flip, 1.0 - value, value)
@@ -160,8 +159,9 @@ def posterior_summary(alpha: float, beta: float) -> tuple[float, float, float]:
     """
     for name, value in (("alpha", alpha), ("beta", beta)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0.0):
-            raise InvalidEvidence(f"posterior_summary: {name} must be a positive number, "
-                                  f"got {value!r}")
+            raise InvalidEvidence(
+                f"posterior_summary: {name} must be a positive number, got {value!r}"
+            )
         if value > MAX_EVIDENCE:
             raise InvalidEvidence(f"posterior_summary: {name}={value!r} exceeds {MAX_EVIDENCE:g}")
     mean = alpha / (alpha + beta)

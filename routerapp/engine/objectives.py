@@ -33,9 +33,9 @@ def normalised_costs(costs: list[float], path_ids: list[str]) -> list[float]:
     return [cost / highest for cost in costs]
 
 
-def scores(samples: list[float], normalised: list[float] | None, *, trade_off: float) -> (
-    list[float]
-):
+def scores(
+    samples: list[float], normalised: list[float] | None, *, trade_off: float
+) -> list[float]:
     """Score of each path for one decision (plain floats: a handful of paths per call)."""
     if normalised is None:
         return samples

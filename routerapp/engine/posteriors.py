@@ -54,10 +54,14 @@ def decay_factor(*, half_life_seconds: float | None, elapsed_seconds: float) -> 
     """
     if half_life_seconds is None:
         return 1.0
-    if not (isinstance(half_life_seconds, int | float) and half_life_seconds > 0.0
-            and math.isfinite(half_life_seconds)):
-        raise InvalidConfig(f"half_life_seconds must be a positive number or None, "
-                            f"got {half_life_seconds!r}")
+    if not (
+        isinstance(half_life_seconds, int | float)
+        and half_life_seconds > 0.0
+        and math.isfinite(half_life_seconds)
+    ):
+        raise InvalidConfig(
+            f"half_life_seconds must be a positive number or None, got {half_life_seconds!r}"
+        )
     if not isinstance(elapsed_seconds, int | float) or math.isnan(elapsed_seconds):
         raise InvalidConfig(f"elapsed_seconds must be a number, got {elapsed_seconds!r}")
     return float(0.5 ** (max(float(elapsed_seconds), 0.0) / half_life_seconds))
@@ -111,8 +115,11 @@ def backoff_parameters(
     if level_sharing > 0.0:
         own = bucket.sum(axis=1)
         clipped = np.minimum(np.maximum(rate, _LOW), _HIGH)
-        base = (np.log(clipped / (1.0 - clipped)) if offsets is None
-                else np.asarray(offsets, dtype=float))
+        base = (
+            np.log(clipped / (1.0 - clipped))
+            if offsets is None
+            else np.asarray(offsets, dtype=float)
+        )
         usable = (own > 0.0) & (other_total > 0.0)
         shrunk = np.minimum(
             np.maximum((bucket[:, 0] + level_sharing * clipped) / (own + level_sharing), _LOW),

@@ -54,11 +54,28 @@ _LOW, _HIGH = 1e-3, 1.0 - 1e-3  # rates are clipped here before taking logits
 class _Prepared:
     """Validated posteriors of one call's arms as plain lists (built once per call)."""
 
-    __slots__ = ("ids", "alpha", "beta", "best", "costs", "normalised", "epsilon",
-                 "reference_outcomes", "fewest_outcomes")
+    __slots__ = (
+        "ids",
+        "alpha",
+        "beta",
+        "best",
+        "costs",
+        "normalised",
+        "epsilon",
+        "reference_outcomes",
+        "fewest_outcomes",
+    )
 
-    def __init__(self, ids: list[str], alpha: list[float], beta: list[float], best: int,
-                 costs: list[float], normalised: list[float] | None, epsilon: float) -> None:
+    def __init__(
+        self,
+        ids: list[str],
+        alpha: list[float],
+        beta: list[float],
+        best: int,
+        costs: list[float],
+        normalised: list[float] | None,
+        epsilon: float,
+    ) -> None:
         self.ids = ids
         self.alpha = alpha
         self.beta = beta
@@ -84,16 +101,20 @@ def _raise_for_bad_numbers(arms: Sequence[Arm]) -> None:
     """Slow path, only on error: find the first bad field and say which path it belongs to."""
     for arm in arms:
         if not _is_number_within(arm.weight, _FLOAT_MAX):
-            raise InvalidWeight(f"weight of path {arm.path_id} must be finite and >= 0, "
-                                f"got {arm.weight!r}")
+            raise InvalidWeight(
+                f"weight of path {arm.path_id} must be finite and >= 0, got {arm.weight!r}"
+            )
         if not _is_number_within(arm.expected_cost, _FLOAT_MAX):
-            raise InvalidCost(f"expected_cost of path {arm.path_id} must be finite and >= 0, "
-                              f"got {arm.expected_cost!r}")
+            raise InvalidCost(
+                f"expected_cost of path {arm.path_id} must be finite and >= 0, "
+                f"got {arm.expected_cost!r}"
+            )
         for name in _EVIDENCE_NAMES:
             count = getattr(arm, name)
             if not _is_number_within(count, MAX_EVIDENCE):
-                raise InvalidEvidence(f"{name} of path {arm.path_id} must be in "
-                                      f"[0, {MAX_EVIDENCE:g}], got {count!r}")
+                raise InvalidEvidence(
+                    f"{name} of path {arm.path_id} must be in [0, {MAX_EVIDENCE:g}], got {count!r}"
+                )
     raise InvalidEvidence("arms hold a value that is not a number")  # pragma: no cover
 
 
@@ -117,13 +138,17 @@ def _prior_array(
             continue
         for name, value in (("alpha0", alpha), ("beta0", beta)):
             if value is None:
-                raise InvalidEvidence(f"path {path_id} sets only one of alpha0/beta0; "
-                                      "give both or neither")
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                math.isfinite(value) and 0.0 < value <= MAX_EVIDENCE
+                raise InvalidEvidence(
+                    f"path {path_id} sets only one of alpha0/beta0; give both or neither"
+                )
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (math.isfinite(value) and 0.0 < value <= MAX_EVIDENCE)
             ):
-                raise InvalidEvidence(f"{name} of path {path_id} must be in "
-                                      f"(0, {MAX_EVIDENCE:g}], got {value!r}")
+                raise InvalidEvidence(
+                    f"{name} of path {path_id} must be in (0, {MAX_EVIDENCE:g}], got {value!r}"
+                )
         alpha0[index], beta0[index] = float(alpha), float(beta)  # type: ignore[arg-type]
     if derived:
         derived_weights = check_weights([weights[i] for i in derived], [ids[i] for i in derived])
@@ -136,8 +161,11 @@ def _prior_array(
 
 
 def _posterior_small(
-    rows: list[tuple[float, ...]], prior: tuple[tuple[float, float], ...], strength: float,
-    level_sharing: float = 0.0, offsets: list[float] | None = None,
+    rows: list[tuple[float, ...]],
+    prior: tuple[tuple[float, float], ...],
+    strength: float,
+    level_sharing: float = 0.0,
+    offsets: list[float] | None = None,
 ) -> tuple[list[float], list[float]]:
     """`backoff_parameters` in plain floats: for a handful of paths numpy's per-operation
     overhead (~1 us per ufunc) dominates the arithmetic. Tests check both agree."""
@@ -157,8 +185,7 @@ def _posterior_small(
             rate = _LOW if rate < _LOW else _HIGH if rate > _HIGH else rate
             shrunk = (successes + level_sharing * rate) / (own + level_sharing)
             shrunk = _LOW if shrunk < _LOW else _HIGH if shrunk > _HIGH else shrunk
-            base = (math.log(rate / (1.0 - rate)) if offsets is None
-                    else offsets[len(levels)])
+            base = math.log(rate / (1.0 - rate)) if offsets is None else offsets[len(levels)]
             levels.append(own * (math.log(shrunk / (1.0 - shrunk)) - base))
             weights.append(own)
         else:
@@ -167,9 +194,13 @@ def _posterior_small(
     total_level = sum(levels)
     total_weight = sum(weights)
     alpha, beta = [], []
-    for index, ((successes, failures), (other_successes, _, other_total), own_level,
-                weight, (alpha0, beta0)) in enumerate(zip(
-            ((r[2], r[3]) for r in rows), others, levels, weights, prior, strict=True)):
+    for index, (
+        (successes, failures),
+        (other_successes, _, other_total),
+        own_level,
+        weight,
+        (alpha0, beta0),
+    ) in enumerate(zip(((r[2], r[3]) for r in rows), others, levels, weights, prior, strict=True)):
         if other_total <= 0.0:
             alpha.append(alpha0 + successes)
             beta.append(beta0 + failures)
@@ -196,19 +227,28 @@ def _checked_rows(rows: list[tuple[Any, ...]], arms: Sequence[Arm]) -> list[tupl
     bounds, inf the upper one); a bad one goes to the slow path that names it."""
     top, most = _FLOAT_MAX, MAX_EVIDENCE
     try:
-        numbers = [(float(w), float(c), float(s), float(f), float(gs), float(gf))
-                   for w, c, s, f, gs, gf in rows]
+        numbers = [
+            (float(w), float(c), float(s), float(f), float(gs), float(gf))
+            for w, c, s, f, gs, gf in rows
+        ]
     except (TypeError, ValueError, OverflowError):
         _raise_for_bad_numbers(arms)
     for w, c, s, f, gs, gf in numbers:
-        if not (0.0 <= w <= top and 0.0 <= c <= top and 0.0 <= s <= most and 0.0 <= f <= most
-                and 0.0 <= gs <= most and 0.0 <= gf <= most):
+        if not (
+            0.0 <= w <= top
+            and 0.0 <= c <= top
+            and 0.0 <= s <= most
+            and 0.0 <= f <= most
+            and 0.0 <= gs <= most
+            and 0.0 <= gf <= most
+        ):
             _raise_for_bad_numbers(arms)
     return numbers
 
 
-def _prepare(arms: Sequence[Arm], config: EngineConfig,
-             state: ControllerState | None = None) -> _Prepared:
+def _prepare(
+    arms: Sequence[Arm], config: EngineConfig, state: ControllerState | None = None
+) -> _Prepared:
     count = len(arms)
     if count == 0:
         raise NoEligiblePaths("no eligible paths: rank_paths needs at least one arm")
@@ -223,17 +263,23 @@ def _prepare(arms: Sequence[Arm], config: EngineConfig,
     known = state.offsets if state is not None else None
     offsets = [known[i] for i in ids] if known and all(i in known for i in ids) else None
     numbers = _checked_rows(rows, arms)
-    prior, prior_rows = _prior_array(tuple(ids), tuple([row[0] for row in numbers]), explicit,
-                                     config.prior_strength, floor)
+    prior, prior_rows = _prior_array(
+        tuple(ids), tuple([row[0] for row in numbers]), explicit, config.prior_strength, floor
+    )
     if count <= _SMALL:
         # Plain floats: for a handful of paths numpy's per-call overhead is most of the cost.
-        alpha, beta = _posterior_small(numbers, prior_rows, config.backoff_strength,
-                                       config.level_sharing, offsets)
+        alpha, beta = _posterior_small(
+            numbers, prior_rows, config.backoff_strength, config.level_sharing, offsets
+        )
     else:
         array = np.array(numbers)
         posterior = backoff_parameters(
-            prior, array[:, 2:4], array[:, 4:6], config.backoff_strength,
-            config.level_sharing, None if offsets is None else np.array(offsets),
+            prior,
+            array[:, 2:4],
+            array[:, 4:6],
+            config.backoff_strength,
+            config.level_sharing,
+            None if offsets is None else np.array(offsets),
         )
         alpha, beta = posterior[:, 0].tolist(), posterior[:, 1].tolist()
     costs = [row[1] for row in numbers]
@@ -241,10 +287,14 @@ def _prepare(arms: Sequence[Arm], config: EngineConfig,
     epsilon = min(1.0, floor * count) if count > 1 else 0.0
     # The goal-wide best path defines the quality reference: prior plus all of the goal's
     # evidence, so a bucket's luck does not change which path is "the best path".
-    ranks = offsets if offsets is not None else [
-        (a0 + row[4]) / ((a0 + row[4]) + (b0 + row[5]))
-        for (a0, b0), row in zip(prior_rows, numbers, strict=True)
-    ]
+    ranks = (
+        offsets
+        if offsets is not None
+        else [
+            (a0 + row[4]) / ((a0 + row[4]) + (b0 + row[5]))
+            for (a0, b0), row in zip(prior_rows, numbers, strict=True)
+        ]
+    )
     best = max(range(count), key=ranks.__getitem__)
     own = [row[2] + row[3] for row in numbers]
     prepared = _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)

@@ -182,10 +182,13 @@ class ControllerState:
             "observations": self.observations,
             "value_sum": self.value_sum,
             "reference_sum": self.reference_sum,
-            "buckets": {key: [count, reference] for key, (count, reference)
-                        in sorted(self.buckets.items())},
-            "evidence": {key: {path: [n, v] for path, (n, v) in sorted(paths.items())}
-                         for key, paths in sorted(self.evidence.items())},
+            "buckets": {
+                key: [count, reference] for key, (count, reference) in sorted(self.buckets.items())
+            },
+            "evidence": {
+                key: {path: [n, v] for path, (n, v) in sorted(paths.items())}
+                for key, paths in sorted(self.evidence.items())
+            },
             "offsets": dict(sorted(self.offsets.items())),
             "reference_total": self.reference_total,
             "bias": self.bias,
@@ -202,12 +205,15 @@ class ControllerState:
                 for key, value in dict(data.get("buckets") or {}).items()
             }
             evidence = {
-                str(key): {str(path): (float(pair[0]), float(pair[1]))
-                           for path, pair in dict(paths).items()}
+                str(key): {
+                    str(path): (float(pair[0]), float(pair[1]))
+                    for path, pair in dict(paths).items()
+                }
                 for key, paths in dict(data.get("evidence") or {}).items()
             }
-            offsets = {str(path): float(value)
-                       for path, value in dict(data.get("offsets") or {}).items()}
+            offsets = {
+                str(path): float(value) for path, value in dict(data.get("offsets") or {}).items()
+            }
             state = cls(
                 deficit=float(data.get("deficit", 0.0)),
                 observations=int(data.get("observations", 0)),
@@ -221,9 +227,13 @@ class ControllerState:
             )
         except (TypeError, ValueError, IndexError, KeyError) as error:
             raise InvalidConfig(f"controller state is not valid: {data!r}") from error
-        numbers = [state.value_sum, state.reference_sum, state.reference_total,
-                   *(r for _, r in buckets.values()),
-                   *(x for paths in evidence.values() for pair in paths.values() for x in pair)]
+        numbers = [
+            state.value_sum,
+            state.reference_sum,
+            state.reference_total,
+            *(r for _, r in buckets.values()),
+            *(x for paths in evidence.values() for pair in paths.values() for x in pair),
+        ]
         if (
             state.observations < 0
             or not math.isfinite(state.deficit)

@@ -38,8 +38,15 @@ from routerapp.expressions.views import plain_view, read_field
 # Nodes simpleeval would evaluate that our grammar never lets through: removed from the
 # evaluator too, so a validation bug cannot reach them.
 _UNUSED_NODES = (
-    ast.Assign, ast.AugAssign, ast.Import, ast.Dict, ast.ListComp, ast.GeneratorExp,
-    ast.DictComp, ast.JoinedStr, ast.FormattedValue,
+    ast.Assign,
+    ast.AugAssign,
+    ast.Import,
+    ast.Dict,
+    ast.ListComp,
+    ast.GeneratorExp,
+    ast.DictComp,
+    ast.JoinedStr,
+    ast.FormattedValue,
 )
 
 

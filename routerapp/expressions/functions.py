@@ -69,7 +69,10 @@ def safe_power(base: Any, exponent: Any) -> Any:
     # The result has at least exponent * floor(log2(base)) bits: refuse before computing it
     # (and at most twice that, which _check_int then refuses cheaply).
     if (
-        isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and abs(base) > 1
         and (exponent > MAX_INT_BITS or (abs(base).bit_length() - 1) * exponent > MAX_INT_BITS)
     ):
         raise ExpressionError(f"number too large: {describe(base)} ** {describe(exponent)}")

@@ -26,16 +26,35 @@ MAX_SOURCE_LENGTH = 2000
 MAX_DEPTH = 50  # AST depth; the evaluator recurses once per level
 
 _OPERATORS: dict[type[ast.AST], str] = {
-    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
-    ast.Mod: "%", ast.Pow: "**",
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
 }
 _REFUSED_OPERATORS: dict[type[ast.AST], str] = {
-    ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>",
-    ast.MatMult: "@", ast.Invert: "~",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.MatMult: "@",
+    ast.Invert: "~",
 }
 _UNARY = (ast.Not, ast.USub, ast.UAdd)
 _COMPARE = (
-    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
 )
 _CONSTANT_TYPES = (str, int, float, bool, type(None))
 _REFUSED_NODES: dict[type[ast.AST], str] = {
@@ -89,7 +108,9 @@ def _syntax_error(source: str, error: SyntaxError) -> ExpressionError:
     # The parser reports character offsets, 1-based; EOF errors may point one past the end.
     column = min(max(error.offset or 1, 1), len(lines[line - 1]) + 1)
     return ExpressionError(
-        f"syntax error: {message}", line=line, column=column,
+        f"syntax error: {message}",
+        line=line,
+        column=column,
         position=_offset(lines, line, column),
     )
 
@@ -143,7 +164,8 @@ class _Checker:
         elif isinstance(node, ast.Attribute):
             if node.attr.startswith("_"):
                 raise self.error(
-                    node, f"private attribute '{node.attr}' is not allowed",
+                    node,
+                    f"private attribute '{node.attr}' is not allowed",
                     end_length=len(node.attr),
                 )
             if isinstance(node.value, (ast.Constant, ast.List, ast.Tuple, ast.Set)):

@@ -38,9 +38,19 @@ class Goal(models.Model):
 
     # What operators set (the web form and the API edit the same fields).
     EDITABLE_FIELDS = (
-        "slug", "description", "success_when", "objective", "quality_target",
-        "exploration_floor", "prior_strength", "half_life_seconds", "bucket_by", "shadow_rate",
-        "cascade", "status", "baseline_path",
+        "slug",
+        "description",
+        "success_when",
+        "objective",
+        "quality_target",
+        "exploration_floor",
+        "prior_strength",
+        "half_life_seconds",
+        "bucket_by",
+        "shadow_rate",
+        "cascade",
+        "status",
+        "baseline_path",
     )
 
     slug = models.SlugField(max_length=100, unique=True, help_text="The goal_id clients send.")
@@ -101,8 +111,18 @@ class Goal(models.Model):
 class Path(models.Model):
     # What operators set on a path of a goal (the web form and the API edit the same fields).
     EDITABLE_FIELDS = (
-        "name", "provider", "model", "temperature", "max_tokens", "system_prompt",
-        "extra_params", "weight", "alpha0", "beta0", "expected_output_tokens", "enabled",
+        "name",
+        "provider",
+        "model",
+        "temperature",
+        "max_tokens",
+        "system_prompt",
+        "extra_params",
+        "weight",
+        "alpha0",
+        "beta0",
+        "expected_output_tokens",
+        "enabled",
     )
 
     goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="paths")

@@ -249,9 +249,7 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # multi-part content: count the text parts
-        return " ".join(
-            str(part.get("text", "")) for part in content if isinstance(part, Mapping)
-        )
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
     return ""
 
 
@@ -274,9 +272,7 @@ def _completion_text(response: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _usage(
-    response: Mapping[str, Any], messages: list[dict[str, Any]]
-) -> tuple[int, int]:
+def _usage(response: Mapping[str, Any], messages: list[dict[str, Any]]) -> tuple[int, int]:
     usage = response.get("usage") or {}
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens")
@@ -315,7 +311,9 @@ async def chat(
     started = time.perf_counter()
     try:
         completion = await client.chat.completions.create(
-            model=model, messages=messages, **arguments  # type: ignore[arg-type]
+            model=model,
+            messages=messages,
+            **arguments,  # type: ignore[arg-type]
         )
         response = _as_dict(completion)
     except _UPSTREAM_ERRORS as exc:
@@ -380,6 +378,7 @@ async def chat_stream(
         await stream.close()
     if not received:
         raise ProviderError(
-            f"{provider.name}: stream ended without a chunk", kind="invalid_response",
+            f"{provider.name}: stream ended without a chunk",
+            kind="invalid_response",
             retryable=True,
         )

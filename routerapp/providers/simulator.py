@@ -100,53 +100,113 @@ PROFILES: dict[str, ModelProfile] = {
     # worse as complexity grows and on code, maths and reasoning.
     "gpt-4o-mini": ModelProfile(
         name="gpt-4o-mini",
-        base_quality=_quality(classification=0.99, qa=0.98, summarization=0.93, general=0.92,
-                              code=0.84, math=0.80, reasoning=0.78),
+        base_quality=_quality(
+            classification=0.99,
+            qa=0.98,
+            summarization=0.93,
+            general=0.92,
+            code=0.84,
+            math=0.80,
+            reasoning=0.78,
+        ),
         quality_drop_per_complexity=0.03,
-        latency_mean_ms=350, latency_jitter_ms=120, latency_per_token_ms=6,
-        verbosity_tokens=120, chatty_share=0.5,
+        latency_mean_ms=350,
+        latency_jitter_ms=120,
+        latency_per_token_ms=6,
+        verbosity_tokens=120,
+        chatty_share=0.5,
     ),
     "gpt-4o": ModelProfile(
         name="gpt-4o",
-        base_quality=_quality(classification=0.995, qa=0.99, summarization=0.97, general=0.97,
-                              code=0.95, math=0.94, reasoning=0.94),
+        base_quality=_quality(
+            classification=0.995,
+            qa=0.99,
+            summarization=0.97,
+            general=0.97,
+            code=0.95,
+            math=0.94,
+            reasoning=0.94,
+        ),
         quality_drop_per_complexity=0.008,
-        latency_mean_ms=700, latency_jitter_ms=250, latency_per_token_ms=12,
-        verbosity_tokens=180, chatty_share=0.3,
+        latency_mean_ms=700,
+        latency_jitter_ms=250,
+        latency_per_token_ms=12,
+        verbosity_tokens=180,
+        chatty_share=0.3,
     ),
     "gpt-4.1-mini": ModelProfile(
         name="gpt-4.1-mini",
-        base_quality=_quality(classification=0.99, qa=0.985, summarization=0.95, general=0.94,
-                              code=0.89, math=0.86, reasoning=0.85),
+        base_quality=_quality(
+            classification=0.99,
+            qa=0.985,
+            summarization=0.95,
+            general=0.94,
+            code=0.89,
+            math=0.86,
+            reasoning=0.85,
+        ),
         quality_drop_per_complexity=0.022,
-        latency_mean_ms=400, latency_jitter_ms=140, latency_per_token_ms=7,
-        verbosity_tokens=140, chatty_share=0.45,
+        latency_mean_ms=400,
+        latency_jitter_ms=140,
+        latency_per_token_ms=7,
+        verbosity_tokens=140,
+        chatty_share=0.45,
     ),
     "gpt-4.1": ModelProfile(
         name="gpt-4.1",
-        base_quality=_quality(classification=0.995, qa=0.99, summarization=0.975, general=0.97,
-                              code=0.96, math=0.95, reasoning=0.95),
+        base_quality=_quality(
+            classification=0.995,
+            qa=0.99,
+            summarization=0.975,
+            general=0.97,
+            code=0.96,
+            math=0.95,
+            reasoning=0.95,
+        ),
         quality_drop_per_complexity=0.007,
-        latency_mean_ms=750, latency_jitter_ms=250, latency_per_token_ms=12,
-        verbosity_tokens=190, chatty_share=0.3,
+        latency_mean_ms=750,
+        latency_jitter_ms=250,
+        latency_per_token_ms=12,
+        verbosity_tokens=190,
+        chatty_share=0.3,
     ),
     # Slow and terse, strong where thinking pays.
     "o3-mini": ModelProfile(
         name="o3-mini",
-        base_quality=_quality(classification=0.98, qa=0.98, summarization=0.93, general=0.93,
-                              code=0.96, math=0.98, reasoning=0.97),
+        base_quality=_quality(
+            classification=0.98,
+            qa=0.98,
+            summarization=0.93,
+            general=0.93,
+            code=0.96,
+            math=0.98,
+            reasoning=0.97,
+        ),
         quality_drop_per_complexity=0.006,
-        latency_mean_ms=2500, latency_jitter_ms=900, latency_per_token_ms=10,
-        verbosity_tokens=90, chatty_share=0.2,
+        latency_mean_ms=2500,
+        latency_jitter_ms=900,
+        latency_per_token_ms=10,
+        verbosity_tokens=90,
+        chatty_share=0.2,
     ),
 }
 DEFAULT_PROFILE = ModelProfile(
     name="default",
-    base_quality=_quality(classification=0.97, qa=0.95, summarization=0.9, general=0.9,
-                          code=0.8, math=0.75, reasoning=0.75),
+    base_quality=_quality(
+        classification=0.97,
+        qa=0.95,
+        summarization=0.9,
+        general=0.9,
+        code=0.8,
+        math=0.75,
+        reasoning=0.75,
+    ),
     quality_drop_per_complexity=0.02,
-    latency_mean_ms=500, latency_jitter_ms=200, latency_per_token_ms=9,
-    verbosity_tokens=150, chatty_share=0.4,
+    latency_mean_ms=500,
+    latency_jitter_ms=200,
+    latency_per_token_ms=9,
+    verbosity_tokens=150,
+    chatty_share=0.4,
 )
 
 
@@ -202,26 +262,80 @@ no_usage=False, no_choices=False)
         else:
             break
         model = rest
-    return Faults(model=model, status=status, slow_seconds=slow, garbage=garbage, flaky=flaky,
-                  no_usage="no-usage" in flags, no_choices="no-choices" in flags)
+    return Faults(
+        model=model,
+        status=status,
+        slow_seconds=slow,
+        garbage=garbage,
+        flaky=flaky,
+        no_usage="no-usage" in flags,
+        no_choices="no-choices" in flags,
+    )
 
 
 # --------------------------------------------------------------------------- task heuristic
 
 _CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("code", ("```", "def ", "function", "python", "javascript", "typescript", "sql", "code",
-              "compile", "stack trace", "regex", "refactor")),
-    ("math", ("calculate", "solve", "equation", "integral", "derivative", "how many", "sum of",
-              "percent", "probability")),
-    ("reasoning", ("step by step", "explain why", "prove", "reason", "plan", "compare",
-                   "trade-off", "what if")),
+    (
+        "code",
+        (
+            "```",
+            "def ",
+            "function",
+            "python",
+            "javascript",
+            "typescript",
+            "sql",
+            "code",
+            "compile",
+            "stack trace",
+            "regex",
+            "refactor",
+        ),
+    ),
+    (
+        "math",
+        (
+            "calculate",
+            "solve",
+            "equation",
+            "integral",
+            "derivative",
+            "how many",
+            "sum of",
+            "percent",
+            "probability",
+        ),
+    ),
+    (
+        "reasoning",
+        (
+            "step by step",
+            "explain why",
+            "prove",
+            "reason",
+            "plan",
+            "compare",
+            "trade-off",
+            "what if",
+        ),
+    ),
     ("summarization", ("summarize", "summarise", "summary", "tl;dr", "key points")),
-    ("classification", ("classify", "label", "category", "categorize", "one of", "spam",
-                        "sentiment")),
+    (
+        "classification",
+        ("classify", "label", "category", "categorize", "one of", "spam", "sentiment"),
+    ),
     ("qa", ("what is", "who is", "when did", "where is", "define")),
 )
-_BASE_COMPLEXITY = {"classification": 2, "qa": 2, "summarization": 4, "general": 3,
-                    "code": 6, "math": 6, "reasoning": 7}
+_BASE_COMPLEXITY = {
+    "classification": 2,
+    "qa": 2,
+    "summarization": 4,
+    "general": 3,
+    "code": 6,
+    "math": 6,
+    "reasoning": 7,
+}
 
 
 def _message_text(messages: list[Any]) -> str:
@@ -235,9 +349,7 @@ def _message_text(messages: list[Any]) -> str:
     return "\n".join(parts)
 
 
-def estimate_task(
-    messages: list[Any], *, wants_json: bool = False
-) -> tuple[str, float]:
+def estimate_task(messages: list[Any], *, wants_json: bool = False) -> tuple[str, float]:
     """(task_type, complexity 0-10) from cue words in the last user turn and prompt length.
 
     Deliberately small and independent of `routerapp.features`: the simulator stands in for
@@ -280,8 +392,26 @@ _CHATTY = (
     "This looks like {label} to me. Let me know if you need a more detailed explanation!",
     "Hmm, probably {label}? The wording is a bit ambiguous.",
 )
-_STOPWORDS = {"about", "which", "there", "their", "would", "could", "should", "these", "those",
-              "where", "what", "with", "from", "that", "this", "your", "have", "please"}
+_STOPWORDS = {
+    "about",
+    "which",
+    "there",
+    "their",
+    "would",
+    "could",
+    "should",
+    "these",
+    "those",
+    "where",
+    "what",
+    "with",
+    "from",
+    "that",
+    "this",
+    "your",
+    "have",
+    "please",
+}
 
 
 def _topic(messages: list[Any]) -> str:
@@ -324,8 +454,10 @@ def _demo_answer(
     if roll < profile.chatty_share / 2:
         return Answer("Let me work through this step by step. First, we need to", "length")
     if roll < profile.chatty_share:
-        return Answer(f"The answer is probably {rng.choice(match.alternatives)}, but I am not "
-                      "completely sure.")
+        return Answer(
+            f"The answer is probably {rng.choice(match.alternatives)}, but I am not "
+            "completely sure."
+        )
     return Answer(rng.choice(match.alternatives))
 
 
@@ -346,8 +478,9 @@ def _json_content(content: str, response_format: Mapping[str, Any], rng: random.
         schema = (response_format.get("json_schema") or {}).get("schema") or {}
         properties = schema.get("properties") or {}
         if properties:
-            return json.dumps({name: _fake_value(spec, content, rng)
-                               for name, spec in properties.items()})
+            return json.dumps(
+                {name: _fake_value(spec, content, rng) for name, spec in properties.items()}
+            )
     return json.dumps({"answer": content})
 
 
@@ -441,7 +574,8 @@ def simulate(body: Mapping[str, Any], *, latency_scale: float) -> Completion:
     profile = profile_for(model)
     response_format = body.get("response_format")
     wants_json = isinstance(response_format, Mapping) and response_format.get("type") in (
-        "json_object", "json_schema"
+        "json_object",
+        "json_schema",
     )
     seed = body.get("seed")
     metadata = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
@@ -503,13 +637,15 @@ def _validate(body: Any) -> Mapping[str, Any]:
 
 
 def _headers(content_type: str) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", content_type.encode()), (b"x-simulated", b"true"),
-            (b"cache-control", b"no-store")]
+    return [
+        (b"content-type", content_type.encode()),
+        (b"x-simulated", b"true"),
+        (b"cache-control", b"no-store"),
+    ]
 
 
 async def _send_bytes(send: Send, status: int, body: bytes, content_type: str) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": _headers(content_type)})
+    await send({"type": "http.response.start", "status": status, "headers": _headers(content_type)})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -518,9 +654,13 @@ async def _send_json(send: Send, status: int, payload: Any) -> None:
 
 
 def _error_body(message: str, *, status: int, param: str | None = None) -> dict[str, Any]:
-    kind = {400: "invalid_request_error", 401: "authentication_error",
-            403: "permission_error", 404: "not_found_error",
-            429: "rate_limit_exceeded"}.get(status, "server_error")
+    kind = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        403: "permission_error",
+        404: "not_found_error",
+        429: "rate_limit_exceeded",
+    }.get(status, "server_error")
     return {"error": {"message": message, "type": kind, "param": param, "code": kind}}
 
 
@@ -584,8 +724,9 @@ def _pieces(text: str) -> list[str]:
 async def _stream(
     send: Send, receive: Receive, completion: Completion, *, include_usage: bool
 ) -> None:
-    await send({"type": "http.response.start", "status": 200,
-                "headers": _headers("text/event-stream")})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": _headers("text/event-stream")}
+    )
     # OpenAI sends `usage: null` on every chunk but the last when usage was asked for.
     extra: dict[str, Any] = {"usage": None} if include_usage else {}
 
@@ -593,17 +734,29 @@ async def _stream(
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
     for index, answer in enumerate(completion.choices):
-        first = {"index": index, "delta": {"role": "assistant", "content": ""},
-                 "logprobs": None, "finish_reason": None}
+        first = {
+            "index": index,
+            "delta": {"role": "assistant", "content": ""},
+            "logprobs": None,
+            "finish_reason": None,
+        }
         await emit(_chunk(completion, [first], **extra))
         for piece in _pieces(answer.content):
             if not await _sleep_unless_disconnected(receive, completion.per_token_seconds):
                 return
-            delta = {"index": index, "delta": {"content": piece}, "logprobs": None,
-                     "finish_reason": None}
+            delta = {
+                "index": index,
+                "delta": {"content": piece},
+                "logprobs": None,
+                "finish_reason": None,
+            }
             await emit(_chunk(completion, [delta], **extra))
-        last = {"index": index, "delta": {}, "logprobs": None,
-                "finish_reason": answer.finish_reason}
+        last = {
+            "index": index,
+            "delta": {},
+            "logprobs": None,
+            "finish_reason": answer.finish_reason,
+        }
         await emit(_chunk(completion, [last], **extra))
     if include_usage:
         await emit(_chunk(completion, [], usage=completion.usage()))
@@ -638,17 +791,27 @@ class SimulatorApp:
                     raise BadRequest("use POST", status=405)
                 await self._completions(receive, send)
             elif path == "/v1/models" and method == "GET":
-                await _send_json(send, 200, {"object": "list", "data": [
-                    {"id": name, "object": "model", "created": 0, "owned_by": FINGERPRINT}
-                    for name in PROFILES
-                ]})
+                await _send_json(
+                    send,
+                    200,
+                    {
+                        "object": "list",
+                        "data": [
+                            {"id": name, "object": "model", "created": 0, "owned_by": FINGERPRINT}
+                            for name in PROFILES
+                        ],
+                    },
+                )
             elif path == "/healthz" and method in ("GET", "HEAD"):
                 await _send_json(send, 200, {"status": "ok", "simulated": True})
             else:
                 raise BadRequest(f"no route for {method} {path}", status=404)
         except BadRequest as error:
-            await _send_json(send, error.status,
-                             _error_body(error.message, status=error.status, param=error.param))
+            await _send_json(
+                send,
+                error.status,
+                _error_body(error.message, status=error.status, param=error.param),
+            )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -676,24 +839,38 @@ class SimulatorApp:
         flaky = faults.flaky and random.Random(_seed_for("flaky", body)).random() < faults.flaky
         if faults.status is not None or flaky:
             status = faults.status or 500
-            await _send_json(send, status, _error_body(
-                f"simulated upstream failure (HTTP {status}) for {faults.model}", status=status
-            ))
+            await _send_json(
+                send,
+                status,
+                _error_body(
+                    f"simulated upstream failure (HTTP {status}) for {faults.model}", status=status
+                ),
+            )
             return
         if faults.garbage:
             if stream:
-                await _send_bytes(send, 200, b'data: {"id": "chatcmpl-sim-garbage", "choices": '
-                                  b"[{oops\n\ndata: [DONE]\n\n", "text/event-stream")
+                await _send_bytes(
+                    send,
+                    200,
+                    b'data: {"id": "chatcmpl-sim-garbage", "choices": [{oops\n\ndata: [DONE]\n\n',
+                    "text/event-stream",
+                )
             else:
-                await _send_bytes(send, 200, b'{"id": "chatcmpl-sim-garbage", "choices": [<html>',
-                                  "application/json")
+                await _send_bytes(
+                    send,
+                    200,
+                    b'{"id": "chatcmpl-sim-garbage", "choices": [<html>',
+                    "application/json",
+                )
             return
         completion = simulate(body, latency_scale=self._scale())
         if stream:
             # Time to first token; the rest is paced per piece in `_stream`.
-            if not await _sleep_unless_disconnected(receive, completion.latency_seconds
-                                                    - completion.per_token_seconds
-                                                    * completion.completion_tokens):
+            if not await _sleep_unless_disconnected(
+                receive,
+                completion.latency_seconds
+                - completion.per_token_seconds * completion.completion_tokens,
+            ):
                 return
             options = body.get("stream_options")
             include_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))

@@ -28,26 +28,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay a RouteBench CSV through the engine with bandit feedback.",
     )
     parser.add_argument("--data", required=True, help="RouteBench-shaped CSV")
-    parser.add_argument("--objective", default="cost_at_quality",
-                        choices=["success", "cost_at_quality", "utility"])
+    parser.add_argument(
+        "--objective", default="cost_at_quality", choices=["success", "cost_at_quality", "utility"]
+    )
     parser.add_argument("--quality-target", type=float, default=0.95)
     parser.add_argument("--context", default="subject", choices=CONTEXTS)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--half-life", type=float, default=None,
-                        help="evidence half-life in seconds of the synthetic clock")
+    parser.add_argument(
+        "--half-life",
+        type=float,
+        default=None,
+        help="evidence half-life in seconds of the synthetic clock",
+    )
     parser.add_argument("--seconds-per-request", type=float, default=1.0)
     parser.add_argument("--exploration-floor", type=float, default=0.01)
     parser.add_argument("--prior-strength", type=float, default=EngineConfig.prior_strength)
-    parser.add_argument("--backoff-strength", type=float,
-                        default=EngineConfig.backoff_strength)
+    parser.add_argument("--backoff-strength", type=float, default=EngineConfig.backoff_strength)
     parser.add_argument("--utility-lambda", type=float, default=EngineConfig.utility_lambda)
     parser.add_argument("--controller-gain", type=float, default=EngineConfig.controller_gain)
-    parser.add_argument("--controller-integral", type=float,
-                        default=EngineConfig.controller_integral)
-    parser.add_argument("--offset-shrinkage", type=float,
-                        default=EngineConfig.offset_shrinkage)
-    parser.add_argument("--reference-min-outcomes", type=float,
-                        default=EngineConfig.reference_min_outcomes)
+    parser.add_argument(
+        "--controller-integral", type=float, default=EngineConfig.controller_integral
+    )
+    parser.add_argument("--offset-shrinkage", type=float, default=EngineConfig.offset_shrinkage)
+    parser.add_argument(
+        "--reference-min-outcomes", type=float, default=EngineConfig.reference_min_outcomes
+    )
     parser.add_argument("--sample-scale", type=float, default=EngineConfig.sample_scale)
     parser.add_argument("--temper-after", type=float, default=EngineConfig.temper_after)
     for name, default in Pricing().__dict__.items():
@@ -75,16 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         sample_scale=args.sample_scale,
         temper_after=args.temper_after,
     )
-    options = ReplayOptions(config=config, context=args.context, seed=args.seed,
-                            pricing=pricing, seconds_per_request=args.seconds_per_request)
+    options = ReplayOptions(
+        config=config,
+        context=args.context,
+        seed=args.seed,
+        pricing=pricing,
+        seconds_per_request=args.seconds_per_request,
+    )
     rows = load_routebench(args.data)
     result = replay(rows, options, progress=None if args.no_progress else progress_bar())
     if args.decisions_out:
         with open(args.decisions_out, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["id", "routed_to"])
-            for row, strong in zip(result.order.tolist(), result.to_strong.tolist(),
-                                   strict=True):
+            for row, strong in zip(result.order.tolist(), result.to_strong.tolist(), strict=True):
                 writer.writerow([rows.ids[row], "strong" if strong else "weak"])
     json.dump(summarise(rows, result, options), sys.stdout)
     sys.stdout.write("\n")

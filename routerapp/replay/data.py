@@ -22,8 +22,14 @@ from numpy.typing import NDArray
 csv.field_size_limit(sys.maxsize)
 
 REQUIRED_COLUMNS = (
-    "id", "subject", "prompt", "weak_correct", "strong_correct", "prompt_chars",
-    "weak_response_chars", "strong_response_chars",
+    "id",
+    "subject",
+    "prompt",
+    "weak_correct",
+    "strong_correct",
+    "prompt_chars",
+    "weak_response_chars",
+    "strong_response_chars",
 )
 
 
@@ -44,12 +50,16 @@ class Pricing:
 
     def response_tokens(self, response_chars: NDArray[np.float64]) -> NDArray[np.float64]:
         """Charged output tokens; rows without a response length get the default (score.py)."""
-        return np.where(np.isnan(response_chars), self.default_response_tokens,
-                        response_chars / self.chars_per_token)
+        return np.where(
+            np.isnan(response_chars),
+            self.default_response_tokens,
+            response_chars / self.chars_per_token,
+        )
 
     def cost(self, *, strong: bool, prompt_tokens: float, response_tokens: float) -> float:
-        price_in, price_out = ((self.strong_in, self.strong_out) if strong
-                               else (self.weak_in, self.weak_out))
+        price_in, price_out = (
+            (self.strong_in, self.strong_out) if strong else (self.weak_in, self.weak_out)
+        )
         return (price_in * prompt_tokens + price_out * response_tokens) / 1e6
 
 
@@ -95,16 +105,21 @@ def load_routebench(path: str | Path) -> RouteBenchRows:
     if len(set(ids)) != len(ids):
         raise ValueError(f"{path}: duplicate ids")
     return RouteBenchRows(
-        ids=ids, subjects=subjects, prompts=prompts,
-        weak=np.array(weak, dtype=np.int8), strong=np.array(strong, dtype=np.int8),
-        prompt_chars=np.array(prompt_chars), weak_response_chars=np.array(weak_chars),
+        ids=ids,
+        subjects=subjects,
+        prompts=prompts,
+        weak=np.array(weak, dtype=np.int8),
+        strong=np.array(strong, dtype=np.int8),
+        prompt_chars=np.array(prompt_chars),
+        weak_response_chars=np.array(weak_chars),
         strong_response_chars=np.array(strong_chars),
     )
 
 
 _DIGITS = re.compile(r"\d")
-_QUANTITY = re.compile(r"\bhow (many|much)\b|\bcalculate\b|\bcompute\b|\bsolve\b|[=+*/^]",
-                       re.IGNORECASE)
+_QUANTITY = re.compile(
+    r"\bhow (many|much)\b|\bcalculate\b|\bcompute\b|\bsolve\b|[=+*/^]", re.IGNORECASE
+)
 
 
 def prompt_feature(prompt: str) -> str:
@@ -122,8 +137,9 @@ def length_bucket(prompt_chars: float) -> str:
     return f"len{max(0, min(3, int(math.log2(max(prompt_chars, 1.0) / 128.0))))}"
 
 
-def length_classes(subjects: list[str], prompt_chars: NDArray[np.float64], classes: int,
-                   order: list[int]) -> list[str]:
+def length_classes(
+    subjects: list[str], prompt_chars: NDArray[np.float64], classes: int, order: list[int]
+) -> list[str]:
     """Online, label-free length class of each prompt within its subject: its rank among the
     lengths of the subject's prompts seen *before* it (in request order `order`), cut into
     `classes` equal parts ("len0" = shortest). The first prompt of a subject is in the middle

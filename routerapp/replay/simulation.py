@@ -57,8 +57,9 @@ class ReplayResult:
     reasons: dict[str, int]
 
 
-def _buckets(rows: RouteBenchRows, context: str, order: list[int],
-             length_classes_: int = LENGTH_CLASSES) -> tuple[list[str], list[str]]:
+def _buckets(
+    rows: RouteBenchRows, context: str, order: list[int], length_classes_: int = LENGTH_CLASSES
+) -> tuple[list[str], list[str]]:
     """(bucket, parent) per row; the parent is the level a sub-bucket backs off to first."""
     if context == "none":
         return [""] * len(rows), [""] * len(rows)
@@ -66,12 +67,16 @@ def _buckets(rows: RouteBenchRows, context: str, order: list[int],
         return list(rows.subjects), list(rows.subjects)
     if context == "subject+length":
         classes = length_classes(rows.subjects, rows.prompt_chars, length_classes_, order)
-        return ([f"{s}|{c}" for s, c in zip(rows.subjects, classes, strict=True)],
-                list(rows.subjects))
+        return (
+            [f"{s}|{c}" for s, c in zip(rows.subjects, classes, strict=True)],
+            list(rows.subjects),
+        )
     if context == "subject+features":
         features = [prompt_feature(p) for p in rows.prompts]
-        return ([f"{s}|{f}" for s, f in zip(rows.subjects, features, strict=True)],
-                list(rows.subjects))
+        return (
+            [f"{s}|{f}" for s, f in zip(rows.subjects, features, strict=True)],
+            list(rows.subjects),
+        )
     raise ValueError(f"unknown context {context!r}; expected one of {', '.join(CONTEXTS)}")
 
 
@@ -102,13 +107,17 @@ def replay(
     goal_output_count = np.zeros(2)
     prompt_tokens = pricing.prompt_tokens(rows.prompt_chars)
     response_tokens = np.stack(
-        [pricing.response_tokens(rows.weak_response_chars),
-         pricing.response_tokens(rows.strong_response_chars)], axis=1,
+        [
+            pricing.response_tokens(rows.weak_response_chars),
+            pricing.response_tokens(rows.strong_response_chars),
+        ],
+        axis=1,
     )
     correct = np.stack([rows.weak, rows.strong], axis=1).astype(float)
     nested = options.context in ("subject+features", "subject+length")
-    factor = decay_factor(half_life_seconds=config.half_life_seconds,
-                          elapsed_seconds=options.seconds_per_request)
+    factor = decay_factor(
+        half_life_seconds=config.half_life_seconds, elapsed_seconds=options.seconds_per_request
+    )
     state = ControllerState()
     to_strong = np.zeros(count, dtype=bool)
     reasons: dict[str, int] = {}
@@ -126,8 +135,9 @@ def replay(
             subject = parent_evidence[p]
             other = np.maximum(goal_evidence - subject, 0.0)
             other_total = other.sum(axis=1, keepdims=True)
-            lent = (np.minimum(other_total, options.subject_backoff_strength)
-                    / np.maximum(other_total, 1e-300))
+            lent = np.minimum(other_total, options.subject_backoff_strength) / np.maximum(
+                other_total, 1e-300
+            )
             upper = subject + lent * other
         else:
             upper = goal_evidence
@@ -139,18 +149,21 @@ def replay(
                 expected_out = goal_output_sum[arm_index] / goal_output_count[arm_index]
             else:
                 expected_out = pricing.default_response_tokens
-            arms.append(Arm(
-                path_id=name,
-                expected_cost=pricing.cost(strong=arm_index == 1,
-                                           prompt_tokens=float(prompt_tokens[row]),
-                                           response_tokens=float(expected_out)),
-                successes=float(own[arm_index, 0]),
-                failures=float(own[arm_index, 1]),
-                goal_successes=float(upper[arm_index, 0]),
-                goal_failures=float(upper[arm_index, 1]),
-            ))
-        ranking = rank_paths(arms, config=config, rng=rng, state=state,
-                             bucket=buckets[row] or None)
+            arms.append(
+                Arm(
+                    path_id=name,
+                    expected_cost=pricing.cost(
+                        strong=arm_index == 1,
+                        prompt_tokens=float(prompt_tokens[row]),
+                        response_tokens=float(expected_out),
+                    ),
+                    successes=float(own[arm_index, 0]),
+                    failures=float(own[arm_index, 1]),
+                    goal_successes=float(upper[arm_index, 0]),
+                    goal_failures=float(upper[arm_index, 1]),
+                )
+            )
+        ranking = rank_paths(arms, config=config, rng=rng, state=state, bucket=buckets[row] or None)
         chosen = 1 if ranking.order[0] == "strong" else 0
         to_strong[step] = chosen == 1
         reasons[ranking.reason] = reasons.get(ranking.reason, 0) + 1
@@ -164,17 +177,20 @@ def replay(
         output_count[b, chosen] += 1
         goal_output_sum[chosen] += observed_out
         goal_output_count[chosen] += 1
-        state = controller_observe(state, config=config, value=value,
-                                   reference_quality=ranking.reference_quality,
-                                   bucket=buckets[row] or None, chosen_path=ARMS[chosen])
+        state = controller_observe(
+            state,
+            config=config,
+            value=value,
+            reference_quality=ranking.reference_quality,
+            bucket=buckets[row] or None,
+            chosen_path=ARMS[chosen],
+        )
         if progress is not None:
             progress(step + 1, count)
     return ReplayResult(order=order, to_strong=to_strong, controller=state, reasons=reasons)
 
 
-def summarise(rows: RouteBenchRows, result: ReplayResult, options: ReplayOptions) -> (
-    dict[str, Any]
-):
+def summarise(rows: RouteBenchRows, result: ReplayResult, options: ReplayOptions) -> dict[str, Any]:
     """score.py's figures for the replayed decisions (plus the online regret)."""
     pricing = options.pricing
     order = result.order

@@ -58,8 +58,11 @@ def test_all_zero_weights_are_rejected() -> None:
 
 
 def test_one_zero_weight_among_positive_ones_is_fine() -> None:
-    ranking = rank_paths([Arm(path_id="a", weight=0.0), Arm(path_id="b")], config=SUCCESS,
-                         rng=np.random.default_rng(0))
+    ranking = rank_paths(
+        [Arm(path_id="a", weight=0.0), Arm(path_id="b")],
+        config=SUCCESS,
+        rng=np.random.default_rng(0),
+    )
     assert set(ranking.order) == {"a", "b"}
 
 
@@ -112,12 +115,14 @@ def test_one_free_path_among_priced_ones_is_fine() -> None:
 def test_bad_cost_is_rejected_under_any_objective(cost: float) -> None:
     for config in (PRICED, SUCCESS):
         with pytest.raises(InvalidCost, match="path b"):
-            rank([Arm(path_id="a", expected_cost=1.0), Arm(path_id="b", expected_cost=cost)],
-                 config)
+            rank(
+                [Arm(path_id="a", expected_cost=1.0), Arm(path_id="b", expected_cost=cost)], config
+            )
 
 
-@pytest.mark.parametrize(("alpha0", "beta0"), [(0.0, 1.0), (-1.0, 1.0), (math.nan, 1.0),
-                                               (1.0, None), (1e12, 1.0)])
+@pytest.mark.parametrize(
+    ("alpha0", "beta0"), [(0.0, 1.0), (-1.0, 1.0), (math.nan, 1.0), (1.0, None), (1e12, 1.0)]
+)
 def test_bad_explicit_prior_is_rejected(alpha0: float, beta0: float | None) -> None:
     with pytest.raises(InvalidEvidence, match="path a"):
         rank([Arm(path_id="a", alpha0=alpha0, beta0=beta0)])
@@ -125,8 +130,14 @@ def test_bad_explicit_prior_is_rejected(alpha0: float, beta0: float | None) -> N
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"objective": "cheapest"}, {"quality_target": 1.5}, {"exploration_floor": -0.1},
-     {"prior_strength": 0.0}, {"backoff_strength": math.nan}, {"half_life_seconds": 0.0}],
+    [
+        {"objective": "cheapest"},
+        {"quality_target": 1.5},
+        {"exploration_floor": -0.1},
+        {"prior_strength": 0.0},
+        {"backoff_strength": math.nan},
+        {"half_life_seconds": 0.0},
+    ],
 )
 def test_bad_config_is_rejected(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidConfig):
@@ -154,6 +165,14 @@ def test_corrupt_controller_state_is_rejected() -> None:
 
 def test_every_engine_error_is_a_value_error() -> None:
     assert issubclass(EngineError, ValueError)
-    for error in (NoEligiblePaths, InvalidWeight, InvalidOutcome, InvalidEvidence, InvalidCost,
-                  UnknownPath, DuplicatePath, InvalidConfig):
+    for error in (
+        NoEligiblePaths,
+        InvalidWeight,
+        InvalidOutcome,
+        InvalidEvidence,
+        InvalidCost,
+        UnknownPath,
+        DuplicatePath,
+        InvalidConfig,
+    ):
         assert issubclass(error, EngineError)

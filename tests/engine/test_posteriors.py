@@ -58,9 +58,16 @@ def test_decay_forgets_an_old_winner() -> None:
 
     def share_of_new(elapsed: float) -> float:
         s, f = decay(old, half_life_seconds=86_400, elapsed_seconds=elapsed)
-        arms = [Arm(path_id="old", successes=s, failures=f, goal_successes=s, goal_failures=f),
-                Arm(path_id="new", successes=new[0], failures=new[1], goal_successes=new[0],
-                    goal_failures=new[1])]
+        arms = [
+            Arm(path_id="old", successes=s, failures=f, goal_successes=s, goal_failures=f),
+            Arm(
+                path_id="new",
+                successes=new[0],
+                failures=new[1],
+                goal_successes=new[0],
+                goal_failures=new[1],
+            ),
+        ]
         return allocation_shares(arms, config=config, rng=np.random.default_rng(0))["new"]
 
     assert share_of_new(0.0) < 0.1
@@ -78,8 +85,7 @@ def test_sparse_bucket_backs_off_to_the_goal_posterior() -> None:
 
 def test_rich_bucket_stands_on_its_own() -> None:
     # 2,000 outcomes at 30% in the bucket; the other buckets' 80% lends only 20 pseudo-outcomes.
-    arm = Arm(path_id="p", successes=600, failures=1400, goal_successes=4600,
-              goal_failures=2400)
+    arm = Arm(path_id="p", successes=600, failures=1400, goal_successes=4600, goal_failures=2400)
     alpha, beta = posterior_parameters([arm], config=EngineConfig(backoff_strength=20.0))["p"]
     assert alpha / (alpha + beta) == pytest.approx(0.30, abs=0.01)
 

@@ -27,7 +27,11 @@ def test_pure_modules_import_without_django_drf_or_celery(modules: str) -> None:
         "print(','.join(bad))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
     )
     assert result.stdout.strip() == ""

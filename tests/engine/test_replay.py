@@ -29,8 +29,9 @@ ROUTEBENCH = routebench_folder()
 DEV = ROUTEBENCH / "dev.csv"
 SCORE = ROUTEBENCH / "score.py"
 
-pytestmark = pytest.mark.skipif(not (DEV.exists() and SCORE.exists()),
-                                reason="RouteBench data not available")
+pytestmark = pytest.mark.skipif(
+    not (DEV.exists() and SCORE.exists()), reason="RouteBench data not available"
+)
 
 
 def subset_csv(tmp_path: Path, rows: int = 400) -> Path:
@@ -50,9 +51,22 @@ def subset_csv(tmp_path: Path, rows: int = 400) -> Path:
 
 def run_replay(data: Path, decisions: Path, *extra: str) -> dict[str, float]:
     result = subprocess.run(
-        [sys.executable, "-m", "routerapp.replay", "--data", str(data), "--seed", "3",
-         "--decisions-out", str(decisions), *extra],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "routerapp.replay",
+            "--data",
+            str(data),
+            "--seed",
+            "3",
+            "--decisions-out",
+            str(decisions),
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "replay [" in result.stderr  # the progress bar goes to stderr, not stdout
     return json.loads(result.stdout)  # type: ignore[no-any-return]
@@ -60,9 +74,19 @@ def run_replay(data: Path, decisions: Path, *extra: str) -> dict[str, float]:
 
 def run_score(data: Path, decisions: Path, *extra: str) -> str:
     return subprocess.run(
-        [sys.executable, str(SCORE), "--data", str(data), "--decisions", str(decisions),
-         "--online", *extra],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(SCORE),
+            "--data",
+            str(data),
+            "--decisions",
+            str(decisions),
+            "--online",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 
@@ -80,15 +104,19 @@ def test_replay_figures_agree_with_score_py(tmp_path: Path, extra: tuple[str, ..
     report = run_score(data, decisions, *extra)
     # score.py prints percentages with 2 decimals and dollars with 4.
     assert summary["n"] == number(r"n=(\d+)", report)
-    assert 100 * summary["accuracy"] == pytest.approx(number(r"accuracy\s+([\d.]+)%", report),
-                                                      abs=0.006)
+    assert 100 * summary["accuracy"] == pytest.approx(
+        number(r"accuracy\s+([\d.]+)%", report), abs=0.006
+    )
     assert 100 * summary["strong_share"] == pytest.approx(
-        number(r"strong-call fraction\s+([\d.]+)%", report), abs=0.006)
+        number(r"strong-call fraction\s+([\d.]+)%", report), abs=0.006
+    )
     assert summary["cost"] == pytest.approx(number(r"cost \$([\d.]+)", report), abs=6e-5)
-    assert 100 * summary["savings"] == pytest.approx(number(r"savings\s+(-?[\d.]+)%", report),
-                                                     abs=0.006)
+    assert 100 * summary["savings"] == pytest.approx(
+        number(r"savings\s+(-?[\d.]+)%", report), abs=0.006
+    )
     assert summary["cost_all_strong"] == pytest.approx(
-        number(r"vs all-strong \$([\d.]+)", report), abs=6e-5)
+        number(r"vs all-strong \$([\d.]+)", report), abs=6e-5
+    )
     t = summary["n"]
     regret = number(rf"\n\s+{int(t)}\s+(-?[\d.]+)", report)
     assert summary["regret_vs_best_fixed"] == pytest.approx(regret, abs=0.006)
@@ -106,8 +134,19 @@ def test_decisions_file_lists_every_row_once_in_request_order(tmp_path: Path) ->
 
 def run_frontier_study(data: Path, *flags: str) -> dict[str, float]:
     result = subprocess.run(
-        [sys.executable, "bench/routing_frontier.py", "--data", str(data), "--seeds", "0-1",
-         *flags], cwd=REPO, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "bench/routing_frontier.py",
+            "--data",
+            str(data),
+            "--seeds",
+            "0-1",
+            *flags,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(result.stdout)["mean"]  # type: ignore[no-any-return]
 
@@ -116,8 +155,9 @@ def test_frontier_study_separates_knowing_from_learning(tmp_path: Path) -> None:
     data = subset_csv(tmp_path)
     # Told the gaps, the reference and the hindsight threshold, the study policy is the
     # hindsight split (tolerance: the per-row cost factor can flip one marginal bucket).
-    known = run_frontier_study(data, "--oracle-gaps", "--oracle-reference", "--threshold",
-                               "hindsight", "--floor", "0")
+    known = run_frontier_study(
+        data, "--oracle-gaps", "--oracle-reference", "--threshold", "hindsight", "--floor", "0"
+    )
     assert abs(known["excess"]) < 0.02
     # Learning the gaps online costs strong calls at the same accuracy.
     learned = run_frontier_study(data, "--oracle-reference")

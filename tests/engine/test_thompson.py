@@ -22,8 +22,9 @@ from routerapp.engine.posteriors import backoff_parameters
 from routerapp.engine.thompson import _posterior_small
 
 
-def simulate(arms: list[Arm], quality: dict[str, float], *, config: EngineConfig, seed: int,
-             decisions: int) -> Counter[str]:
+def simulate(
+    arms: list[Arm], quality: dict[str, float], *, config: EngineConfig, seed: int, decisions: int
+) -> Counter[str]:
     """Online loop with Bernoulli outcomes; returns how often each path was chosen."""
     rng = np.random.default_rng(seed)
     chosen: Counter[str] = Counter()
@@ -47,43 +48,65 @@ def test_converges_to_the_better_path() -> None:
 
 def test_cost_at_quality_sends_equal_quality_traffic_to_the_cheaper_path() -> None:
     arms = [
-        Arm(path_id="cheap", expected_cost=0.001, successes=400, failures=100,
-            goal_successes=400, goal_failures=100),
-        Arm(path_id="dear", expected_cost=0.010, successes=400, failures=100,
-            goal_successes=400, goal_failures=100),
+        Arm(
+            path_id="cheap",
+            expected_cost=0.001,
+            successes=400,
+            failures=100,
+            goal_successes=400,
+            goal_failures=100,
+        ),
+        Arm(
+            path_id="dear",
+            expected_cost=0.010,
+            successes=400,
+            failures=100,
+            goal_successes=400,
+            goal_failures=100,
+        ),
     ]
-    shares = allocation_shares(arms, config=EngineConfig(), rng=np.random.default_rng(2),
-                               draws=20_000)
+    shares = allocation_shares(
+        arms, config=EngineConfig(), rng=np.random.default_rng(2), draws=20_000
+    )
     # Equal posteriors: the dear path wins only when its sample beats the cheap one by more than
     # tolerance (0.05) x 0.9 normalised cost saved, ~1.4 sd of the difference: ~9% + floor.
     assert shares["cheap"] > 0.85
 
 
 def test_success_objective_ignores_cost() -> None:
-    arms = [Arm(path_id="cheap", expected_cost=0.001, successes=10, failures=90),
-            Arm(path_id="dear", expected_cost=1.0, successes=90, failures=10)]
-    ranking = rank_paths(arms, config=EngineConfig(objective="success"),
-                         rng=np.random.default_rng(0))
+    arms = [
+        Arm(path_id="cheap", expected_cost=0.001, successes=10, failures=90),
+        Arm(path_id="dear", expected_cost=1.0, successes=90, failures=10),
+    ]
+    ranking = rank_paths(
+        arms, config=EngineConfig(objective="success"), rng=np.random.default_rng(0)
+    )
     assert ranking.order[0] == "dear"
 
 
 def test_utility_trades_quality_for_cost_at_lambda() -> None:
     # 5 points better for 100x the price: worth it at lambda 0.01, not at lambda 0.5.
-    arms = [Arm(path_id="cheap", expected_cost=0.01, successes=850, failures=150),
-            Arm(path_id="dear", expected_cost=1.0, successes=900, failures=100)]
+    arms = [
+        Arm(path_id="cheap", expected_cost=0.01, successes=850, failures=150),
+        Arm(path_id="dear", expected_cost=1.0, successes=900, failures=100),
+    ]
     rng = np.random.default_rng(4)
-    low = allocation_shares(arms, config=EngineConfig(objective="utility", utility_lambda=0.01),
-                            rng=rng)
-    high = allocation_shares(arms, config=EngineConfig(objective="utility", utility_lambda=0.5),
-                             rng=rng)
+    low = allocation_shares(
+        arms, config=EngineConfig(objective="utility", utility_lambda=0.01), rng=rng
+    )
+    high = allocation_shares(
+        arms, config=EngineConfig(objective="utility", utility_lambda=0.5), rng=rng
+    )
     assert low["dear"] > 0.9
     assert high["cheap"] > 0.9
 
 
 def test_every_path_keeps_the_exploration_floor() -> None:
-    arms = [Arm(path_id="best", successes=1e6, failures=1),
-            Arm(path_id="worst", successes=1, failures=1e6),
-            Arm(path_id="worse", successes=1, failures=1e6)]
+    arms = [
+        Arm(path_id="best", successes=1e6, failures=1),
+        Arm(path_id="worst", successes=1, failures=1e6),
+        Arm(path_id="worse", successes=1, failures=1e6),
+    ]
     config = EngineConfig(objective="success", exploration_floor=0.05)
     rng = np.random.default_rng(5)
     counts = Counter(rank_paths(arms, config=config, rng=rng).order[0] for _ in range(10_000))
@@ -96,20 +119,29 @@ def test_every_path_keeps_the_exploration_floor() -> None:
 
 
 def test_forced_exploration_is_reported_as_the_reason() -> None:
-    arms = [Arm(path_id="a", successes=1e6, failures=1),
-            Arm(path_id="b", successes=1, failures=1e6)]
+    arms = [
+        Arm(path_id="a", successes=1e6, failures=1),
+        Arm(path_id="b", successes=1, failures=1e6),
+    ]
     config = EngineConfig(objective="success", exploration_floor=0.5)  # eps = 1: always forced
-    reasons = {rank_paths(arms, config=config, rng=np.random.default_rng(s)).reason
-               for s in range(20)}
+    reasons = {
+        rank_paths(arms, config=config, rng=np.random.default_rng(s)).reason for s in range(20)
+    }
     assert reasons == {"exploration"}
 
 
 def test_ranking_lists_every_path_with_its_sample_and_a_json_explanation() -> None:
-    arms = [Arm(path_id=p, expected_cost=c, successes=s, failures=5, goal_successes=s,
-                goal_failures=5)
-            for p, c, s in (("a", 0.01, 5), ("b", 0.02, 9), ("c", 0.03, 1))]
-    ranking = rank_paths(arms, config=EngineConfig(), rng=np.random.default_rng(0),
-                         state=ControllerState(deficit=-12.5), bucket="complexity:simple")
+    arms = [
+        Arm(path_id=p, expected_cost=c, successes=s, failures=5, goal_successes=s, goal_failures=5)
+        for p, c, s in (("a", 0.01, 5), ("b", 0.02, 9), ("c", 0.03, 1))
+    ]
+    ranking = rank_paths(
+        arms,
+        config=EngineConfig(),
+        rng=np.random.default_rng(0),
+        state=ControllerState(deficit=-12.5),
+        bucket="complexity:simple",
+    )
     assert sorted(ranking.order) == ["a", "b", "c"]
     assert set(ranking.samples) == {"a", "b", "c"}
     assert ranking.objective == "cost_at_quality"
@@ -123,15 +155,19 @@ def test_ranking_lists_every_path_with_its_sample_and_a_json_explanation() -> No
 
 
 def test_single_path_is_ranked_alone() -> None:
-    ranking = rank_paths([Arm(path_id="only")], config=EngineConfig(objective="success"),
-                         rng=np.random.default_rng(0))
+    ranking = rank_paths(
+        [Arm(path_id="only")],
+        config=EngineConfig(objective="success"),
+        rng=np.random.default_rng(0),
+    )
     assert ranking.order == ("only",)
     assert ranking.reason == "only_path"
 
 
 def test_same_seed_gives_the_same_ranking() -> None:
-    arms = [Arm(path_id=str(i), expected_cost=0.01 * (i + 1), successes=i, failures=3)
-            for i in range(5)]
+    arms = [
+        Arm(path_id=str(i), expected_cost=0.01 * (i + 1), successes=i, failures=3) for i in range(5)
+    ]
     first = rank_paths(arms, config=EngineConfig(), rng=np.random.default_rng(42))
     second = rank_paths(arms, config=EngineConfig(), rng=np.random.default_rng(42))
     assert first == second
@@ -158,8 +194,13 @@ def test_kernels_agree_with_level_sharing(level_sharing: float, with_offsets: bo
     goal = bucket + rng.uniform(0, 100, size=(7, 2)) * (rng.random((7, 1)) < 0.7)
     offsets = rng.normal(size=7) if with_offsets else None
     rows = [(1.0, 0.0, *b, *g) for b, g in zip(bucket.tolist(), goal.tolist(), strict=True)]
-    alpha, beta = _posterior_small(rows, tuple(map(tuple, prior.tolist())), 20.0, level_sharing,
-                                   None if offsets is None else offsets.tolist())
+    alpha, beta = _posterior_small(
+        rows,
+        tuple(map(tuple, prior.tolist())),
+        20.0,
+        level_sharing,
+        None if offsets is None else offsets.tolist(),
+    )
     vectorised = backoff_parameters(prior, bucket, goal, 20.0, level_sharing, offsets)
     assert np.allclose(vectorised[:, 0], alpha)
     assert np.allclose(vectorised[:, 1], beta)
@@ -169,10 +210,16 @@ def test_level_sharing_lends_the_bucket_level_plus_the_usual_gap() -> None:
     # An easy bucket: cheap 95/100 here. Dear has 1 outcome here and is 10 points better than
     # cheap elsewhere (0.80 vs 0.70). Independent backoff lends dear its pooled 0.80; level
     # sharing lends ~0.95 + the usual gap (~0.97): (1 + 1 + 5 x 0.968) / 8 ~ 0.855 vs 0.75.
-    arms = [Arm(path_id="cheap", successes=95, failures=5, goal_successes=95 + 700,
-                goal_failures=5 + 300),
-            Arm(path_id="dear", successes=1, failures=0, goal_successes=1 + 800,
-                goal_failures=200)]
+    arms = [
+        Arm(
+            path_id="cheap",
+            successes=95,
+            failures=5,
+            goal_successes=95 + 700,
+            goal_failures=5 + 300,
+        ),
+        Arm(path_id="dear", successes=1, failures=0, goal_successes=1 + 800, goal_failures=200),
+    ]
     independent = posterior_parameters(arms, config=EngineConfig(level_sharing=0.0))
     shared = posterior_parameters(arms, config=EngineConfig(level_sharing=1.0))
 
@@ -185,8 +232,16 @@ def test_level_sharing_lends_the_bucket_level_plus_the_usual_gap() -> None:
 
 def test_many_paths_rank_like_few_paths() -> None:
     # 20 paths take the vectorised kernel; the posterior must be the same formula.
-    arms = [Arm(path_id=str(i), successes=i, failures=20 - i, goal_successes=2 * i,
-                goal_failures=40 - 2 * i) for i in range(20)]
+    arms = [
+        Arm(
+            path_id=str(i),
+            successes=i,
+            failures=20 - i,
+            goal_successes=2 * i,
+            goal_failures=40 - 2 * i,
+        )
+        for i in range(20)
+    ]
     config = EngineConfig(backoff_strength=10.0, level_sharing=0.0)
     params = posterior_parameters(arms, config=config)
     small = posterior_parameters(arms[:3], config=config)
@@ -206,18 +261,27 @@ def test_plain_float_and_numpy_kernels_give_the_same_decisions(
     objective: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = np.random.default_rng(11)
-    arms = [Arm(path_id=f"p{i}", weight=1.0 + i % 3, expected_cost=0.01 * (i + 1),
-                successes=float(rng.integers(0, 30)), failures=float(rng.integers(0, 30)),
-                goal_successes=100.0 + i, goal_failures=60.0) for i in range(20)]
-    state = ControllerState(deficit=-3.0, offsets={arm.path_id: 0.02 * i
-                                                   for i, arm in enumerate(arms)})
+    arms = [
+        Arm(
+            path_id=f"p{i}",
+            weight=1.0 + i % 3,
+            expected_cost=0.01 * (i + 1),
+            successes=float(rng.integers(0, 30)),
+            failures=float(rng.integers(0, 30)),
+            goal_successes=100.0 + i,
+            goal_failures=60.0,
+        )
+        for i in range(20)
+    ]
+    state = ControllerState(
+        deficit=-3.0, offsets={arm.path_id: 0.02 * i for i, arm in enumerate(arms)}
+    )
     config = EngineConfig(objective=objective)  # type: ignore[arg-type]
     rankings = {}
     for small in (32, 12):  # 20 paths: plain floats, then numpy
         monkeypatch.setattr(thompson, "_SMALL", small)
         rng = np.random.default_rng(5)
-        rankings[small] = [rank_paths(arms, config=config, rng=rng, state=state)
-                           for _ in range(50)]
+        rankings[small] = [rank_paths(arms, config=config, rng=rng, state=state) for _ in range(50)]
     for floats, vectorised in zip(rankings[32], rankings[12], strict=True):
         assert floats.order == vectorised.order
         assert floats.samples == pytest.approx(vectorised.samples, rel=1e-12)

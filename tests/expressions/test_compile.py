@@ -10,8 +10,7 @@ from routerapp.expressions.validate import MAX_DEPTH, MAX_SOURCE_LENGTH
 RESPONSE = {"response"}
 FEATURES = {"complexity", "task_type", "keywords", "metadata", "prompt_tokens"}
 KALIBR = (
-    "response.choices[0].finish_reason == 'stop' "
-    "and len(response.choices[0].message.content) > 10"
+    "response.choices[0].finish_reason == 'stop' and len(response.choices[0].message.content) > 10"
 )
 
 

@@ -11,8 +11,7 @@ import pytest
 from routerapp.expressions import ExpressionError, compile_expression, evaluate, plain_view
 
 KALIBR = (
-    "response.choices[0].finish_reason == 'stop' "
-    "and len(response.choices[0].message.content) > 10"
+    "response.choices[0].finish_reason == 'stop' and len(response.choices[0].message.content) > 10"
 )
 
 
@@ -72,8 +71,13 @@ def test_an_already_wrapped_response_is_accepted(completion: dict[str, Any]) -> 
 )
 def test_rule_conditions_over_features(source: str, expected: bool) -> None:
     features = {
-        "prompt_tokens": 2400, "message_count": 3, "task_type": "code", "complexity": 7.5,
-        "has_json_request": False, "reasoning_cues": 2, "keywords": ["refund", "urgent"],
+        "prompt_tokens": 2400,
+        "message_count": 3,
+        "task_type": "code",
+        "complexity": 7.5,
+        "has_json_request": False,
+        "reasoning_cues": 2,
+        "keywords": ["refund", "urgent"],
         "metadata": {"tier": "free", "region": {"name": "eu"}},
     }
     assert evaluate(source, features) is expected

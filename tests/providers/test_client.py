@@ -36,8 +36,14 @@ def test_success_is_mapped_to_an_openai_shaped_result(provider: ProviderConfig, 
 def test_params_reach_the_upstream(provider: ProviderConfig, run: Any) -> None:
     long_question = [{"role": "user", "content": "Explain how HTTP caching works for web apps."}]
 
-    result = run(lambda: chat(provider, model="gpt-4o", messages=long_question,
-                              params={"max_tokens": 5, "temperature": 0.0}))
+    result = run(
+        lambda: chat(
+            provider,
+            model="gpt-4o",
+            messages=long_question,
+            params={"max_tokens": 5, "temperature": 0.0},
+        )
+    )
 
     # The simulator honours max_tokens: proof the typed argument was sent.
     assert result.response["choices"][0]["finish_reason"] == "length"
@@ -45,14 +51,16 @@ def test_params_reach_the_upstream(provider: ProviderConfig, run: Any) -> None:
 
 
 def test_unknown_params_travel_in_extra_body_and_nones_are_dropped() -> None:
-    arguments = client._split_params({
-        "temperature": 0.2,
-        "max_tokens": None,
-        "top_k": 40,
-        "extra_body": {"repetition_penalty": 1.1},
-        "stream": True,
-        "model": "ignored",
-    })
+    arguments = client._split_params(
+        {
+            "temperature": 0.2,
+            "max_tokens": None,
+            "top_k": 40,
+            "extra_body": {"repetition_penalty": 1.1},
+            "stream": True,
+            "model": "ignored",
+        }
+    )
 
     assert arguments == {
         "temperature": 0.2,
@@ -61,8 +69,14 @@ def test_unknown_params_travel_in_extra_body_and_nones_are_dropped() -> None:
 
 
 def test_unknown_params_do_not_break_the_call(provider: ProviderConfig, run: Any) -> None:
-    result = run(lambda: chat(provider, model="gpt-4o", messages=QUESTION,
-                              params={"top_k": 40, "response_format": {"type": "text"}}))
+    result = run(
+        lambda: chat(
+            provider,
+            model="gpt-4o",
+            messages=QUESTION,
+            params={"top_k": 40, "response_format": {"type": "text"}},
+        )
+    )
 
     assert result.response["choices"]
 
@@ -129,8 +143,9 @@ def test_missing_usage_is_estimated_from_characters(provider: ProviderConfig, ru
 
 
 def test_unreachable_host_is_a_retryable_connection_error(run: Any) -> None:
-    nowhere = ProviderConfig(id="down", name="down", base_url="http://127.0.0.1:9/v1",
-                             api_key="k", timeout_seconds=2.0)
+    nowhere = ProviderConfig(
+        id="down", name="down", base_url="http://127.0.0.1:9/v1", api_key="k", timeout_seconds=2.0
+    )
 
     with pytest.raises(ProviderError) as caught:
         run(lambda: chat(nowhere, model="gpt-4o", messages=QUESTION))
@@ -151,12 +166,14 @@ def test_stream_yields_chunks_then_usage(provider: ProviderConfig, run: Any) -> 
 
     assert all(chunk["object"] == "chat.completion.chunk" for chunk in chunks)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
-    text = "".join(chunk["choices"][0]["delta"].get("content") or ""
-                   for chunk in chunks if chunk["choices"])
+    text = "".join(
+        chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks if chunk["choices"]
+    )
     # Same request, same answer, streamed or not.
     assert text == whole.response["choices"][0]["message"]["content"]
-    finals = [chunk for chunk in chunks if chunk["choices"]
-              and chunk["choices"][0].get("finish_reason")]
+    finals = [
+        chunk for chunk in chunks if chunk["choices"] and chunk["choices"][0].get("finish_reason")
+    ]
     assert len(finals) == 1
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"]["total_tokens"] == whole.prompt_tokens + whole.completion_tokens
@@ -164,8 +181,11 @@ def test_stream_yields_chunks_then_usage(provider: ProviderConfig, run: Any) -> 
 
 @pytest.mark.parametrize(
     ("model", "kind"),
-    [("fail-500/gpt-4o", "server_error"), ("fail-429/gpt-4o", "rate_limit"),
-     ("garbage/gpt-4o", "invalid_response")],
+    [
+        ("fail-500/gpt-4o", "server_error"),
+        ("fail-429/gpt-4o", "rate_limit"),
+        ("garbage/gpt-4o", "invalid_response"),
+    ],
 )
 def test_stream_failing_before_first_chunk_raises_on_first_chunk(
     provider: ProviderConfig, run: Any, model: str, kind: str
@@ -203,8 +223,7 @@ def test_client_is_reused_within_one_event_loop(provider: ProviderConfig, run: A
 
     async def two_calls() -> tuple[Any, Any, int]:
         first = client.get_client(provider)
-        await asyncio.gather(*(chat(provider, model="gpt-4o", messages=QUESTION)
-                               for _ in range(3)))
+        await asyncio.gather(*(chat(provider, model="gpt-4o", messages=QUESTION) for _ in range(3)))
         return first, client.get_client(provider), client.cached_client_count()
 
     first, second, count = run(two_calls)

@@ -55,13 +55,24 @@ def test_keyword_table_labels_unseen_wording_when_the_goal_is_named() -> None:
 
 
 def test_is_correct_grades_labels_strictly_and_numbers_by_value() -> None:
-    label = demo_data.DemoPrompt(goal=demo_data.TRIAGE, messages=[], gold="billing",
-                                 task_type="classification", complexity_hint=2)
-    number = demo_data.DemoPrompt(goal=demo_data.MIXED, messages=[], gold="12.5",
-                                  task_type="math", complexity_hint=8)
-    contains = demo_data.DemoPrompt(goal=demo_data.MIXED, messages=[], gold="e-bike",
-                                    task_type="summarization", complexity_hint=4,
-                                    match="contains")
+    label = demo_data.DemoPrompt(
+        goal=demo_data.TRIAGE,
+        messages=[],
+        gold="billing",
+        task_type="classification",
+        complexity_hint=2,
+    )
+    number = demo_data.DemoPrompt(
+        goal=demo_data.MIXED, messages=[], gold="12.5", task_type="math", complexity_hint=8
+    )
+    contains = demo_data.DemoPrompt(
+        goal=demo_data.MIXED,
+        messages=[],
+        gold="e-bike",
+        task_type="summarization",
+        complexity_hint=4,
+        match="contains",
+    )
 
     assert demo_data.is_correct(label, " billing\n")
     assert demo_data.is_correct(label, "Billing")
@@ -76,10 +87,12 @@ def test_is_correct_grades_labels_strictly_and_numbers_by_value() -> None:
 def test_recognise_uses_template_then_system_prompt() -> None:
     prompt = demo_data.sample_prompts(demo_data.MIXED, np.random.default_rng(4), 1)[0]
     by_template = demo_data.recognise(prompt.messages)
-    by_system = demo_data.recognise([
-        {"role": "system", "content": demo_data.system_prompt(demo_data.EMAIL)},
-        {"role": "user", "content": "Win a FREE cruise, click the link"},
-    ])
+    by_system = demo_data.recognise(
+        [
+            {"role": "system", "content": demo_data.system_prompt(demo_data.EMAIL)},
+            {"role": "user", "content": "Win a FREE cruise, click the link"},
+        ]
+    )
 
     assert by_template is not None
     assert (by_template.gold, by_template.task_type) == (prompt.gold, prompt.task_type)

@@ -25,16 +25,22 @@ def _post(base_url: str, body: dict[str, Any]) -> httpx.Response:
 
 
 def _answer(model: str, prompt: demo_data.DemoPrompt, **extra: Any) -> str:
-    messages = [{"role": "system", "content": demo_data.system_prompt(prompt.goal)},
-                *prompt.messages]
+    messages = [
+        {"role": "system", "content": demo_data.system_prompt(prompt.goal)},
+        *prompt.messages,
+    ]
     body = {"model": model, "messages": messages, **extra}
     return simulate(body, latency_scale=0.0).choices[0].content
 
 
 def test_completion_is_openai_shaped_and_says_it_is_simulated(simulator_base_url: str) -> None:
-    response = _post(simulator_base_url, {
-        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there"}],
-    })
+    response = _post(
+        simulator_base_url,
+        {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Hello there"}],
+        },
+    )
 
     assert response.status_code == 200
     assert response.headers["x-simulated"] == "true"
@@ -96,18 +102,26 @@ def test_fault_prefixes_are_parsed_and_chain() -> None:
 
 @pytest.mark.parametrize("status", [500, 429])
 def test_fail_fault_answers_the_status(simulator_base_url: str, status: int) -> None:
-    response = _post(simulator_base_url, {
-        "model": f"fail-{status}/gpt-4o", "messages": [{"role": "user", "content": "hi"}],
-    })
+    response = _post(
+        simulator_base_url,
+        {
+            "model": f"fail-{status}/gpt-4o",
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
 
     assert response.status_code == status
     assert "simulated upstream failure" in response.json()["error"]["message"]
 
 
 def test_garbage_fault_answers_invalid_json(simulator_base_url: str) -> None:
-    response = _post(simulator_base_url, {
-        "model": "garbage/gpt-4o", "messages": [{"role": "user", "content": "hi"}],
-    })
+    response = _post(
+        simulator_base_url,
+        {
+            "model": "garbage/gpt-4o",
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
 
     assert response.status_code == 200
     with pytest.raises(json.JSONDecodeError):
@@ -115,10 +129,16 @@ def test_garbage_fault_answers_invalid_json(simulator_base_url: str) -> None:
 
 
 def test_stream_is_sse_ending_with_usage_and_done(simulator_base_url: str) -> None:
-    with httpx.stream("POST", f"{simulator_base_url}/chat/completions", json={
-        "model": "gpt-4o", "stream": True, "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": "Tell me about caching"}],
-    }) as response:
+    with httpx.stream(
+        "POST",
+        f"{simulator_base_url}/chat/completions",
+        json={
+            "model": "gpt-4o",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "Tell me about caching"}],
+        },
+    ) as response:
         assert response.headers["content-type"] == "text/event-stream"
         events = [line.removeprefix("data: ") for line in response.iter_lines() if line]
 
@@ -158,8 +178,7 @@ def test_mini_is_worse_on_complex_tasks_close_on_simple_ones() -> None:
     mini, strong = PROFILES["gpt-4o-mini"], PROFILES["gpt-4o"]
 
     assert strong.quality_for("math", 8) - mini.quality_for("math", 8) > 0.2
-    assert strong.quality_for("classification", 1) - mini.quality_for(
-        "classification", 1) < 0.05
+    assert strong.quality_for("classification", 1) - mini.quality_for("classification", 1) < 0.05
 
 
 def test_strong_model_beats_mini_on_complex_demo_prompts() -> None:
@@ -215,13 +234,17 @@ def test_a_stronger_model_is_right_wherever_a_weaker_one_is() -> None:
 
 def test_metadata_task_type_overrides_the_heuristic() -> None:
     messages = [{"role": "user", "content": "Tell me something"}]
-    easy = {"model": "gpt-4o-mini", "messages": messages,
-            "metadata": {"task_type": "classification", "complexity": 0}}
+    easy = {
+        "model": "gpt-4o-mini",
+        "messages": messages,
+        "metadata": {"task_type": "classification", "complexity": 0},
+    }
     hard = {**easy, "metadata": {"task_type": "reasoning", "complexity": 10}}
 
     def good_rate(body: dict[str, Any]) -> float:
-        answers = [simulate({**body, "seed": seed}, latency_scale=0).choices[0]
-                   for seed in range(200)]
+        answers = [
+            simulate({**body, "seed": seed}, latency_scale=0).choices[0] for seed in range(200)
+        ]
         return sum(len(a.content) > 100 for a in answers) / len(answers)
 
     assert good_rate(easy) > good_rate(hard) + 0.3
@@ -249,8 +272,11 @@ def test_generic_prompts_get_text_of_profile_verbosity_and_respect_max_tokens() 
 
 
 def test_json_response_format_gets_json_content() -> None:
-    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Capital of Japan?"}],
-            "response_format": {"type": "json_object"}}
+    body = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "Capital of Japan?"}],
+        "response_format": {"type": "json_object"},
+    }
 
     content = simulate(body, latency_scale=0).choices[0].content
 
