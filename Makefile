@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench replay env chromium clean
+.PHONY: run test lint bench bench-gateway replay env chromium clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,15 +24,24 @@ chromium:
 run: $(STAMP)
 	$(BIN)/python -m routerapp.devstack run
 
-test: $(STAMP) chromium
-	$(BIN)/ruff check .
+# The checks first (fast), then the suite.
+test: lint chromium
 	$(BIN)/python -m routerapp.devstack test -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# mypy's Django plugin imports the settings, which need DEBUG (or a SECRET_KEY) to load;
+# what it checks and how strictly is [tool.mypy] in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=true $(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
+
+# routerapp against the LiteLLM proxy, side by side (LiteLLM installs once into var/bench/);
+# e.g. make bench-gateway BENCH_ARGS="--quick --profile". Results: var/bench/gateway.json.
+bench-gateway: $(STAMP)
+	$(BIN)/python bench/gateway.py $(BENCH_ARGS)
 
 replay: $(STAMP)
 	$(BIN)/python -m routerapp.replay --data ../shared/data/routebench/dev.csv \

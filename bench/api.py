@@ -92,7 +92,6 @@ def main() -> None:
         SIMULATOR_URL="http://127.0.0.1:18101/v1",
         SECRET_KEY="bench",
         DEBUG="false",
-        DB_CONN_MAX_AGE="60",
         ROUTERAPP_SIM_LATENCY_SCALE=str(args.latency_scale),
         LOG_LEVEL="WARNING",
     )

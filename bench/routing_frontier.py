@@ -252,7 +252,8 @@ class GapPolicy:
         self.precision = weight = np.where(both, 1.0 / noise, 0.0)
         delta = self.delta
         for _ in range(3 if self.args.features else 1):
-            data = np.bincount(cb, weight, buckets)
+            # Weighted counts are float64 (the stubs type every bincount as integers).
+            data = np.asarray(np.bincount(cb, weight, buckets), dtype=np.float64)
             level = np.bincount(cb, weight * (raw - delta[cc]), buckets) / np.maximum(data, 1e-12)
             if self.args.features:
                 delta = np.bincount(cc, weight * (raw - level[cb]), len(delta)) / (

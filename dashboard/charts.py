@@ -88,7 +88,7 @@ def beta_density(
 
 def posterior_figure(rows: Sequence[Row], *, bucket: str = "") -> Figure:
     """Beta density per path of one bucket, with its mean and 95% interval in the hover."""
-    data = []
+    data: list[dict[str, Any]] = []
     # Paths in name order, as in the over-time figures, so a path keeps its colour on the page.
     in_bucket = sorted((r for r in rows if r["bucket"] == bucket), key=lambda r: str(r["path"]))
     for index, row in enumerate(in_bucket):

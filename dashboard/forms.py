@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.urls import reverse
 from django.utils import timezone
 
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider, RoutingDecision
+from routerapp.models.catalog import api_key_env_rule
 from routerapp.selectors.decisions import DecisionCursor, DecisionFilters
 from routerapp.selectors.reports import Granularity
 
@@ -48,7 +49,8 @@ class ReportWindowForm(forms.Form):
         super().__init__(data, **kwargs)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("window") == "custom" and not cleaned.get("start"):
             self.add_error("start", "A custom window needs a start date.")
         start, end = cleaned.get("start"), cleaned.get("end")
@@ -70,7 +72,7 @@ class ReportWindowForm(forms.Form):
             name = name if name in WINDOWS else self.default_window
             end = now
             start = now - WINDOWS[name]
-        granularity = cleaned.get("granularity") or (
+        granularity: Granularity = cleaned.get("granularity") or (
             "hour" if end - start <= timedelta(days=2) else "day"
         )
         return start, end, granularity, name
@@ -134,10 +136,11 @@ class GoalForm(forms.ModelForm):
         if self.instance.pk is None:
             del self.fields["baseline_path"]  # a new goal has no paths yet
         else:
-            self.fields["baseline_path"].queryset = Path.objects.filter(goal=self.instance)
+            baseline = cast(forms.ModelChoiceField, self.fields["baseline_path"])  # a ForeignKey
+            baseline.queryset = Path.objects.filter(goal=self.instance)
 
 
-class JsonObjectField(forms.CharField):
+class JsonObjectField(forms.Field):
     """A JSON object typed into a textarea ({} when empty)."""
 
     def prepare_value(self, value: Any) -> Any:
@@ -146,8 +149,8 @@ class JsonObjectField(forms.CharField):
         return value
 
     def to_python(self, value: Any) -> dict[str, Any]:
-        text = super().to_python(value)
-        if not text or not text.strip():
+        text = "" if value in self.empty_values else str(value)
+        if not text.strip():
             return {}
         try:
             parsed = json.loads(text)
@@ -183,7 +186,8 @@ class ProviderForm(forms.ModelForm):
         max_length=500,
         label="API key",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: never displayed again. Leave empty to keep the current key.",
+        help_text="Write-only: never displayed again. Leave empty to keep the current key; "
+        "a new base URL or kind clears it unless it is entered again.",
     )
 
     class Meta:
@@ -199,10 +203,23 @@ class ProviderForm(forms.ModelForm):
             "enabled",
         ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["api_key_env"].help_text = (
+            f"Or the environment variable holding the key: {api_key_env_rule()} "
+            "Leave empty to keep the current source."
+        )
+        if self.instance.pk is not None:
+            # Shown empty like the key, so a new base URL and the key source it needs can be
+            # saved together (the page says where the current key comes from).
+            self.initial["api_key_env"] = ""
+
     def catalog_data(self) -> dict[str, Any]:
+        """The data for `provider_save`: an empty key or variable name keeps the current one."""
         data = dict(self.cleaned_data)
-        if not data.get("api_key"):
-            data.pop("api_key", None)  # empty = keep the stored key
+        for name in ("api_key", "api_key_env"):
+            if not data.get(name):
+                data.pop(name, None)
         return data
 
 

@@ -1,7 +1,8 @@
 """Operator pages. Each view parses input, calls one selector or service, and renders.
 
-Roles (routerapp.roles): every page needs a signed-in user with the `view` role; edits and the
-playground need `operate`; API keys need `admin`. The same decorator guards GET and POST.
+Roles (routerapp.roles): every page needs a signed-in user with the `view` role; goal and path
+edits and the playground need `operate`; providers, prices and API keys need `admin`. The same
+decorator guards GET and POST.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from routerapp.expressions import ExpressionError, compile_expression
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider, RoutingDecision
 from routerapp.models.goals import RESPONSE_NAMES
 from routerapp.selectors import reports
+from routerapp.selectors.catalog_cache import catalog_get
 from routerapp.selectors.decisions import decision_get_detail, decision_list
 from routerapp.selectors.goals import api_key_list, catalog_overview
 from routerapp.selectors.posteriors import posterior_list_for_goal
@@ -47,6 +49,7 @@ from routerapp.services import access, routing
 from routerapp.services.access import api_key_create
 from routerapp.services.catalog import catalog_save
 from routerapp.services.outcomes import outcome_report
+from routerapp.services.providers import provider_save
 
 LIVE_REFRESH_SECONDS = 3
 DECISIONS_PER_PAGE = 50
@@ -231,9 +234,13 @@ def configuration(request: HttpRequest) -> HttpResponse:
 
 
 def _save(request: HttpRequest, form: BaseForm, *, instance: Model, data: dict[str, Any]) -> bool:
-    """catalog_save (validated, audited); a model-level refusal becomes a form error."""
+    """catalog_save, or provider_save for providers (validated, audited); a model-level
+    refusal becomes a form error."""
     try:
-        catalog_save(instance=instance, data=data, actor=request.user, ip=_ip(request))
+        if isinstance(instance, Provider):
+            provider_save(provider=instance, data=data, actor=request.user, ip=_ip(request))
+        else:
+            catalog_save(instance=instance, data=data, actor=request.user, ip=_ip(request))
     except ValidationError as error:
         for message in error.messages:
             form.add_error(None, message)
@@ -321,7 +328,7 @@ def path_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required("operate")
+@role_required("admin")
 def provider_create(request: HttpRequest) -> HttpResponse:
     form = ProviderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -333,19 +340,26 @@ def provider_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required("operate")
+@role_required("admin")
 def provider_edit(request: HttpRequest, pk: int) -> HttpResponse:
     provider = get_object_or_404(Provider, pk=pk)
+    had_key = provider.has_api_key
     form = ProviderForm(request.POST or None, instance=copy.copy(provider))
     posted = request.method == "POST" and form.is_valid()
     if posted and _save(request, form, instance=provider, data=form.catalog_data()):
         messages.success(request, f"Provider {provider.name} saved.")
+        if had_key and not provider.has_api_key:
+            messages.warning(
+                request,
+                "The API key was cleared: a key is bound to its base URL and kind. "
+                "Enter it again if it belongs to the new address.",
+            )
         return redirect("dashboard:configuration")
     return render(request, "dashboard/provider_form.html", {"form": form, "provider": provider})
 
 
 @require_http_methods(["GET", "POST"])
-@role_required("operate")
+@role_required("admin")
 def price_create(request: HttpRequest) -> HttpResponse:
     form = ModelPriceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -368,7 +382,7 @@ def playground(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             _, execution, decision = async_to_sync(routing.completion_create)(
-                goal=form.cleaned_data["goal"],
+                goal=catalog_get().goal(form.cleaned_data["goal"].slug),
                 api_key=None,
                 messages=[{"role": "user", "content": form.cleaned_data["prompt"]}],
             )

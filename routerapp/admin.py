@@ -1,14 +1,26 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from routerapp import models
 
 
 @admin.register(models.Provider)
 class ProviderAdmin(admin.ModelAdmin):
+    """Read-only here: providers change through the web app or the API, where the key rules
+    (bound to the base URL, allowed variables) and the audit log apply."""
+
     list_display = ["name", "kind", "base_url", "enabled"]
     exclude = ["api_key_encrypted"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(models.ModelPrice)
@@ -30,6 +42,8 @@ class PathInline(admin.TabularInline):
 @admin.register(models.Goal)
 class GoalAdmin(admin.ModelAdmin):
     list_display = ["slug", "objective", "status", "quality_target", "updated_at"]
+    # Written by the controller's fold only (services/controller.py).
+    readonly_fields = ["controller_state", "controller_cursor"]
     inlines = [PathInline]
 
 

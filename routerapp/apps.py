@@ -10,4 +10,5 @@ class RouterAppConfig(AppConfig):
 
     def ready(self) -> None:
         # Loaded here, not in routerapp/__init__.py, so `import routerapp.engine` stays Django-free.
-        from routerapp import celery  # noqa: F401
+        # The system checks register themselves on import.
+        from routerapp import celery, checks  # noqa: F401

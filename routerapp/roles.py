@@ -10,9 +10,9 @@ ROLES = (VIEWER, OPERATOR, APPROVER, ADMIN)
 # action -> groups allowed (superusers may do everything)
 ALLOWED = {
     "view": {VIEWER, OPERATOR, APPROVER, ADMIN},
-    "operate": {OPERATOR, ADMIN},  # edit goals, paths, providers, prices; use the playground
+    "operate": {OPERATOR, ADMIN},  # edit goals and paths (on existing providers); playground
     "approve": {APPROVER, ADMIN},
-    "admin": {ADMIN},  # manage API keys and users
+    "admin": {ADMIN},  # providers and their keys, prices, API keys, users
 }
 
 

@@ -10,3 +10,10 @@ def rollups_reconcile() -> int:
     from routerapp.services.rollups import rollups_reconcile as reconcile
 
     return reconcile()
+
+
+@shared_task(name="routerapp.controller_advance_pending", acks_late=True)
+def controller_advance_pending() -> int:
+    from routerapp.services.controller import controller_advance_pending as advance
+
+    return advance()

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import Group, User
 
-from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider
+from routerapp.models import (
+    ApiKey,
+    ControllerObservation,
+    Goal,
+    ModelPrice,
+    Outcome,
+    Path,
+    Provider,
+    RoutingDecision,
+)
 from routerapp.services.access import api_key_create
+from routerapp.services.controller import controller_advance
+from routerapp.services.learning import decision_insert
 
 PRICES = {"gpt-4o-mini": ("0.15", "0.60"), "gpt-4o": ("2.50", "10.00")}
 
@@ -89,3 +101,44 @@ def make_user(*, username: str, role: str | None = None, superuser: bool = False
         group, _ = Group.objects.get_or_create(name=role)
         user.groups.add(group)
     return user
+
+
+def make_decision(
+    *,
+    goal: Goal,
+    path: Path | None,
+    bucket: str = "",
+    outcome: float | None = None,
+    reference_quality: float = 0.8,
+    **fields: Any,
+) -> RoutingDecision:
+    """A call recorded as `decision_record` records it: the decision, its automatic outcome
+    (None: no outcome), the controller's observation, posteriors and rollup, in one statement.
+    `path` None is a call every path failed."""
+    others = [p.id for p in goal.paths.order_by("id") if path is None or p.id != path.id]
+    values: dict[str, Any] = {
+        "reason": RoutingDecision.Reason.THOMPSON,
+        "objective": goal.objective,
+        "ranking": ([path.id] if path else []) + others,
+        "explanation": {"reference_quality": reference_quality},
+        "status": RoutingDecision.Status.OK if path else RoutingDecision.Status.FAILED,
+        **fields,
+    }
+    decision = RoutingDecision(
+        goal_id=goal.id, path_id=path.id if path else None, bucket=bucket, **values
+    )
+    decision_insert(decision, outcome=outcome, source=Outcome.Source.SUCCESS_WHEN, note="")
+    return decision
+
+
+def controller_settle(goal: Goal, *, timeout: float = 60.0) -> None:
+    """Fold the goal's controller until every observation is in. A fold waits for the oldest
+    writer on the whole PostgreSQL server, so other suites' open transactions delay it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        controller_advance(goal.id)
+        cursor = Goal.objects.values_list("controller_cursor", flat=True).get(pk=goal.pk)
+        if not ControllerObservation.objects.filter(goal=goal, xid__gte=cursor).exists():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"goal {goal.slug}: controller not folded within {timeout} s")

@@ -65,9 +65,27 @@ def server_url(django_db_setup: Any, simulator_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def live(server_url: str, transactional_db: None) -> str:
+def live(server_url: str, transactional_db: None) -> Iterator[str]:
     """A test that talks to the server over HTTP: rows it creates are committed and visible."""
-    return server_url
+    from routerapp.selectors.catalog_cache import cache_reset
+
+    yield server_url
+    cache_reset()  # the server's refresher thread stops before the test's database access ends
+
+
+@pytest.fixture(autouse=True)
+def _routing_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[None]:
+    """Every test starts and ends with empty routing caches and no refresher thread. Tests over
+    HTTP (`live`) run with the production setting; the others call services in the test's own
+    thread, often inside one rolled-back transaction whose rows only their own connection sees,
+    so they read configuration and posteriors on every call."""
+    from routerapp.selectors.catalog_cache import cache_reset
+
+    if "live" not in request.fixturenames:
+        settings.ROUTING_CACHE_SECONDS = 0
+    cache_reset()
+    yield
+    cache_reset()
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +93,13 @@ def _reset_circuit_breaker() -> None:
     from routerapp.services.routing import breaker
 
     breaker.reset()
+
+
+@pytest.fixture(autouse=True)
+def _no_default_rate_limit(settings: Any) -> None:
+    # Tests send bursts with one key far above any per-minute default, and the counters are
+    # shared in Redis; the default limit itself is tested in tests/api/test_rate_limit.py.
+    settings.DEFAULT_RATE_LIMIT_PER_MINUTE = 0
 
 
 # Personas: who may do what (routerapp.roles).
@@ -88,7 +113,8 @@ def viewer(db: None) -> Any:
 
 @pytest.fixture
 def operator(db: None) -> Any:
-    """May edit goals, paths, providers and prices; may not manage API keys."""
+    """May edit goals and paths (on existing providers); may not manage providers, prices or
+    API keys."""
     from tests.builders import make_user
 
     return make_user(username="otto", role="operator")
@@ -104,7 +130,7 @@ def approver(db: None) -> Any:
 
 @pytest.fixture
 def admin_user(db: None) -> Any:
-    """An `admin` group member: everything, including API keys."""
+    """An `admin` group member: everything, including providers, prices and API keys."""
     from tests.builders import make_user
 
     return make_user(username="ada", role="admin")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,6 +17,18 @@ def test_every_environment_variable_read_by_settings_is_documented() -> None:
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read, "the pattern must find the settings"
     assert read - documented == set()
+
+
+def test_the_image_runs_gunicorn_with_uvicorn_workers_counted_by_web_concurrency() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    command = json.loads(cmd[len("CMD ") :])
+
+    assert command[:2] == ["gunicorn", "routerapp.asgi:application"]
+    assert command[command.index("-k") + 1] == "uvicorn.workers.UvicornWorker"
+    # No worker count on the command line: gunicorn reads WEB_CONCURRENCY.
+    assert not any(arg in ("-w", "--workers") or arg.startswith("--workers=") for arg in command)
+    assert re.search(r"^ENV WEB_CONCURRENCY=\d+$", dockerfile, re.M)
 
 
 def test_compose_runs_postgres_with_pgvector_redis_web_worker_and_beat() -> None:

@@ -24,10 +24,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             key = api_key_authenticate(raw)
             api_key_throttle(key=key)
         except errors.RateLimited as error:
-            raise exceptions.Throttled(detail=error.message) from None
+            # `wait` makes DRF send the Retry-After header.
+            raise exceptions.Throttled(
+                wait=error.extra["retry_after"], detail=error.message
+            ) from None
         except errors.RouterError as error:
             raise exceptions.AuthenticationFailed(error.message) from None
-        api_key_touch(key=key)
+        api_key_touch(key_id=key.id)
         return AnonymousUser(), key
 
     def authenticate_header(self, request: Request) -> str:

@@ -8,18 +8,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from routerapp.errors import NotFound
+from routerapp.api.permissions import (
+    EveryGoalKeyPermission,
+    RoleOrScopePermission,
+    request_api_key,
+)
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider
-from routerapp.selectors.goals import goal_get, goal_list_visible
+from routerapp.selectors.goals import goal_list_visible
 from routerapp.selectors.posteriors import posterior_list_for_goal
-from routerapp.services.access import api_key_check, api_key_revoke
+from routerapp.services.access import api_key_revoke
 from routerapp.services.catalog import catalog_save
+from routerapp.services.providers import provider_save
 
 
 class GoalSerializer(serializers.ModelSerializer):
@@ -39,8 +45,20 @@ class GoalSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class VisibleGoalField(serializers.SlugRelatedField):
+    """A goal by slug, among the goals the caller may see: a goal-restricted key cannot name
+    another goal (it reads as unknown)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(slug_field="slug", **kwargs)
+
+    def get_queryset(self) -> QuerySet[Goal]:
+        request = self.context.get("request")
+        return goal_list_visible(api_key=request_api_key(request) if request else None)
+
+
 class PathSerializer(serializers.ModelSerializer):
-    goal = serializers.SlugRelatedField(slug_field="slug", queryset=Goal.objects.all())
+    goal = VisibleGoalField()
     provider = serializers.SlugRelatedField(slug_field="name", queryset=Provider.objects.all())
 
     class Meta:
@@ -56,9 +74,13 @@ class ProviderSerializer(serializers.ModelSerializer):
         required=False,
         allow_blank=True,
         max_length=500,
-        help_text="Write-only; never returned.",
+        help_text="Write-only; never returned. Changing base_url or kind clears the stored key "
+        "(and api_key_env) unless api_key or api_key_env is given in the same request.",
     )
     has_api_key = serializers.BooleanField(read_only=True)
+    base_url_is_private = serializers.BooleanField(
+        read_only=True, help_text="The base URL is a loopback or private-network address."
+    )
 
     class Meta:
         model = Provider
@@ -70,12 +92,19 @@ class ProviderSerializer(serializers.ModelSerializer):
             "api_key",
             "api_key_env",
             "has_api_key",
+            "base_url_is_private",
             "timeout_seconds",
             "max_retries",
             "enabled",
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
+        extra_kwargs = {
+            "api_key_env": {
+                "help_text": "An environment variable holding the key: "
+                "ROUTERAPP_PROVIDER_KEY_<NAME> or a name listed in PROVIDER_KEY_ENV_ALLOWED."
+            }
+        }
 
 
 class ModelPriceSerializer(serializers.ModelSerializer):
@@ -109,21 +138,24 @@ class CatalogViewSet(
     write_role = "operate"
     model: type[Any]
 
+    def actor(self) -> dict[str, Any]:
+        """Who asked, for the audit log: the signed-in user or the API key."""
+        return {
+            "actor": self.request.user,
+            "actor_key": request_api_key(self.request),
+            "ip": self.request.META.get("REMOTE_ADDR"),
+        }
+
+    def save_instance(self, instance: Any, data: dict[str, Any]) -> Any:
+        return catalog_save(instance=instance, data=data, **self.actor())
+
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        serializer.instance = catalog_save(
-            instance=self.model(),
-            data=dict(serializer.validated_data),
-            actor=self.request.user,
-            ip=self.request.META.get("REMOTE_ADDR"),
-        )
+        serializer.instance = self.save_instance(self.model(), dict(serializer.validated_data))
 
     def perform_update(self, serializer: serializers.BaseSerializer) -> None:
-        serializer.instance = catalog_save(
-            instance=serializer.instance,
-            data=dict(serializer.validated_data),
-            actor=self.request.user,
-            ip=self.request.META.get("REMOTE_ADDR"),
-        )
+        instance = serializer.instance
+        assert instance is not None  # UpdateModelMixin.update passed get_object()'s row
+        serializer.instance = self.save_instance(instance, dict(serializer.validated_data))
 
 
 class GoalViewSet(CatalogViewSet):
@@ -132,28 +164,41 @@ class GoalViewSet(CatalogViewSet):
     lookup_field = "slug"
 
     def get_queryset(self) -> QuerySet[Goal]:
-        key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
-        return goal_list_visible(api_key=key)
+        return goal_list_visible(api_key=request_api_key(self.request))
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter("goal", str, description="only the paths of this goal (slug)")]
+    )
+)
 class PathViewSet(CatalogViewSet):
     model = Path
     serializer_class = PathSerializer
 
     def get_queryset(self) -> QuerySet[Path]:
-        paths = Path.objects.select_related("goal", "provider")
+        paths = Path.objects.select_related("goal", "provider").filter(
+            goal__in=goal_list_visible(api_key=request_api_key(self.request))
+        )
         goal = self.request.query_params.get("goal")
         return paths.filter(goal__slug=goal) if goal else paths
 
 
 class ProviderViewSet(CatalogViewSet):
+    """Providers hold the company's keys: only admins (role or key scope) change them."""
+
     model = Provider
     serializer_class = ProviderSerializer
     queryset = Provider.objects.all()
+    write_role = "admin"
+
+    def save_instance(self, instance: Any, data: dict[str, Any]) -> Any:
+        return provider_save(provider=instance, data=data, **self.actor())
 
 
 class ModelPriceViewSet(CatalogViewSet):
     model = ModelPrice
+    write_role = "admin"
     serializer_class = ModelPriceSerializer
     queryset = ModelPrice.objects.select_related("provider")
 
@@ -173,15 +218,20 @@ class PosteriorRowSerializer(serializers.Serializer):
     share = serializers.FloatField()
 
 
+class GoalPosteriorsSerializer(serializers.Serializer):
+    goal = serializers.CharField()
+    objective = serializers.ChoiceField(choices=Goal.Objective.choices)
+    posteriors = PosteriorRowSerializer(many=True)
+
+
 class GoalPosteriorListApi(APIView):
     read_scope = ApiKey.Scope.READ
     read_role = "view"
 
-    @extend_schema(responses={200: PosteriorRowSerializer(many=True)})
+    @extend_schema(responses={200: GoalPosteriorsSerializer})
     def get(self, request: Request, slug: str) -> Response:
-        goal = goal_get(slug=slug)
-        if isinstance(request.auth, ApiKey):
-            api_key_check(key=request.auth, scope=ApiKey.Scope.READ, goal=goal)
+        # A goal this key may not see is as unknown as on GET /goals/<slug>.
+        goal = get_object_or_404(goal_list_visible(api_key=request_api_key(request)), slug=slug)
         rows = [row.as_dict() for row in posterior_list_for_goal(goal=goal)]
         return Response(
             {
@@ -216,15 +266,24 @@ class ApiKeySerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
 
 
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="The secret: shown in this answer only.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Keys are created (the secret is in the response, once) and revoked; never edited."""
 
     read_scope = write_scope = ApiKey.Scope.ADMIN
     read_role = write_role = "admin"
+    permission_classes = [RoleOrScopePermission, EveryGoalKeyPermission]
     serializer_class = ApiKeySerializer
     queryset = ApiKey.objects.prefetch_related("allowed_goals")
 
-    def create(self, request: Request) -> Response:
+    @extend_schema(request=ApiKeySerializer, responses={201: ApiKeyCreatedSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         from routerapp.services.access import api_key_create
 
         serializer = self.get_serializer(data=request.data)
@@ -240,9 +299,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         )
         return Response({**self.get_serializer(key).data, "key": raw}, status=201)
 
-    def destroy(self, request: Request, pk: str | None = None) -> Response:
-        key = ApiKey.objects.filter(pk=pk).first()
-        if key is None:
-            raise NotFound("No such API key.")
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = self.get_object()  # a 404 for an unknown or malformed id
         api_key_revoke(key=key, actor=request.user, ip=request.META.get("REMOTE_ADDR"))
         return Response(status=204)

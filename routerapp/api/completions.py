@@ -1,35 +1,32 @@
 """POST /v1/chat/completions: the OpenAI-compatible entry point (async; DESIGN §4).
 
 A plain async Django view rather than DRF (DRF views are synchronous): under ASGI one process
-keeps hundreds of upstream calls in flight. DB work runs in `sync_to_async` around the
-services; the upstream call does not hold a DB connection.
+keeps hundreds of upstream calls in flight. The key, the goal, its paths and what it learned
+come from this process's snapshots (selectors/catalog_cache.py), so with warm caches nothing
+before the upstream call touches the database; the rate limit is one Redis count on the DB
+pool, and the call is recorded there once it is answered. The upstream call holds no DB
+connection.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
-from routerapp.api.openai_errors import openai_error
-from routerapp.dbwork import run_db
-from routerapp.errors import InvalidRequest, PayloadTooLarge, RouterError
-from routerapp.models import ApiKey, Goal
-from routerapp.selectors.goals import goal_get, goal_list_visible
+from routerapp.api.completion_request import GOAL_MODEL_PREFIX, completion_request_parse
+from routerapp.api.openai_errors import openai_error, openai_methods
+from routerapp.errors import PayloadTooLarge, RouterError
+from routerapp.models import ApiKey
+from routerapp.selectors.catalog_cache import ApiKeyRecord, catalog_aget
 from routerapp.services import routing, streaming
 from routerapp.services.access import (
-    api_key_authenticate,
+    api_key_authenticate_cached,
     api_key_check,
-    api_key_throttle,
-    api_key_touch,
+    api_key_throttle_async,
 )
-
-GOAL_MODEL_PREFIX = "goal/"
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -39,7 +36,8 @@ def bearer_token(request: HttpRequest) -> str | None:
     return request.headers.get("X-API-Key") or None
 
 
-def parse_body(request: HttpRequest) -> dict[str, Any]:
+def read_body(request: HttpRequest) -> bytes:
+    """The raw body, refused past MAX_REQUEST_BYTES before it is read when the length is known."""
     declared = request.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > settings.MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.")
@@ -49,90 +47,35 @@ def parse_body(request: HttpRequest) -> dict[str, Any]:
         raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.") from None
     if len(raw) > settings.MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.")
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidRequest(f"The body is not valid JSON: {error}.") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The body must be a JSON object.")
-    return body
+    return raw
 
 
-def validate_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    messages = body.get("messages")
-    if messages is None:
-        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise InvalidRequest(
-                f"messages[{index}] must be an object.", param=f"messages[{index}]"
-            )
-        if not isinstance(message.get("role"), str):
-            raise InvalidRequest(
-                f"messages[{index}].role must be a string.", param=f"messages[{index}].role"
-            )
-        content = message.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise InvalidRequest(
-                f"messages[{index}].content must be a string or an array of parts.",
-                param=f"messages[{index}].content",
-            )
-    return messages
-
-
-def goal_slug_from(request: HttpRequest, body: dict[str, Any]) -> str:
-    model = body.get("model")
-    if isinstance(model, str) and model.startswith(GOAL_MODEL_PREFIX):
-        return model[len(GOAL_MODEL_PREFIX) :]
-    header = request.headers.get("X-Router-Goal")
-    if header:
-        return header
-    goal = body.get("goal")
-    if isinstance(goal, str) and goal:
-        return goal
-    raise InvalidRequest(
-        "Name a goal: model 'goal/<slug>', the X-Router-Goal header, or a 'goal' field.",
-        param="model",
-    )
-
-
-def _authenticate(raw_key: str | None) -> ApiKey:
+async def _authenticate(raw_key: str | None) -> ApiKeyRecord:
     # Before the body is judged: a caller without a valid key learns nothing about the goals,
     # and rejected bodies still count against the rate limit.
-    key = api_key_authenticate(raw_key)
+    key = await api_key_authenticate_cached(raw_key)
     api_key_check(key=key, scope=ApiKey.Scope.COMPLETIONS)
-    api_key_throttle(key=key)
-    api_key_touch(key=key)
+    await api_key_throttle_async(key=key)
     return key
 
 
-def _goal_for(key: ApiKey, slug: str) -> Goal:
-    goal = goal_get(slug=slug)
-    api_key_check(key=key, scope=ApiKey.Scope.COMPLETIONS, goal=goal)
-    return goal
-
-
 @csrf_exempt
-@require_POST
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+@openai_methods("POST")
+async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     try:
-        body = parse_body(request)
-        key = await run_db(_authenticate, bearer_token(request))
-        messages = validate_messages(body)
-        goal = await run_db(_goal_for, key, goal_slug_from(request, body))
-        metadata = body.get("metadata")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise InvalidRequest("'metadata' must be an object.", param="metadata")
-        passthrough = {k: v for k, v in body.items() if k not in routing.ROUTER_FIELDS}
-        if body.get("stream"):
+        raw = read_body(request)
+        key = await _authenticate(bearer_token(request))
+        # Judged whole before any row is written or any upstream is called.
+        completion = completion_request_parse(raw, goal_header=request.headers.get("X-Router-Goal"))
+        goal = (await catalog_aget()).goal(completion.goal)
+        api_key_check(key=key, scope=ApiKey.Scope.COMPLETIONS, goal=goal)
+        if completion.stream:
             plan, path, events = await streaming.completion_stream(
                 goal=goal,
                 api_key=key,
-                messages=messages,
-                metadata=metadata,
-                passthrough=passthrough,
+                messages=completion.messages,
+                metadata=completion.metadata,
+                passthrough=completion.passthrough,
             )
             streamed = StreamingHttpResponse(events, content_type="text/event-stream")
             streamed["Cache-Control"] = "no-cache"
@@ -140,7 +83,11 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             streamed["X-Router-Path"] = path.name
             return streamed
         plan, execution, decision = await routing.completion_create(
-            goal=goal, api_key=key, messages=messages, metadata=metadata, passthrough=passthrough
+            goal=goal,
+            api_key=key,
+            messages=completion.messages,
+            metadata=completion.metadata,
+            passthrough=completion.passthrough,
         )
     except RouterError as error:
         return openai_error(error)
@@ -156,24 +103,21 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     return reply
 
 
-def _models(raw_key: str | None) -> list[dict[str, Any]]:
-    key = api_key_authenticate(raw_key)
-    return [
+@openai_methods("GET")
+async def models_list(request: HttpRequest) -> HttpResponse:
+    """GET /v1/models: the goals this key may call, as OpenAI model ids `goal/<slug>`."""
+    try:
+        key = await api_key_authenticate_cached(bearer_token(request))
+        catalog = await catalog_aget()
+    except RouterError as error:
+        return openai_error(error)
+    data = [
         {
             "id": f"{GOAL_MODEL_PREFIX}{goal.slug}",
             "object": "model",
             "owned_by": "routerapp",
             "created": int(goal.created_at.timestamp()),
         }
-        for goal in goal_list_visible(api_key=key)
+        for goal in catalog.goals_visible(key)
     ]
-
-
-@require_GET
-async def models_list(request: HttpRequest) -> HttpResponse:
-    """GET /v1/models: the goals this key may call, as OpenAI model ids `goal/<slug>`."""
-    try:
-        data = await run_db(_models, bearer_token(request))
-    except RouterError as error:
-        return openai_error(error)
     return JsonResponse({"object": "list", "data": data})

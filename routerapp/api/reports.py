@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from routerapp.api.permissions import request_api_key
 from routerapp.errors import NotFound
 from routerapp.models import ApiKey, Goal
+from routerapp.selectors.goals import goal_ids_visible
 from routerapp.selectors.reports import GRANULARITIES, regret_report, savings_report
 from routerapp.services.access import api_key_check
 
@@ -40,7 +44,7 @@ class CsvRenderer(renderers.BaseRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -87,10 +91,79 @@ class ReportQuerySerializer(serializers.Serializer):
         return attrs
 
 
+class _ReportBody(serializers.Serializer):
+    """The envelope both reports share (response documentation only)."""
+
+    # `from` is a keyword: declared below through the fields mapping.
+    to = serializers.DateTimeField()
+    granularity = serializers.ChoiceField(choices=GRANULARITIES)
+    goal = serializers.CharField(allow_null=True)
+    columns = serializers.ListField(child=serializers.CharField())
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {"from": serializers.DateTimeField(), **super().get_fields()}
+
+
+class SavingsTotalsSerializer(serializers.Serializer):
+    requests = serializers.IntegerField()
+    spend = serializers.FloatField(allow_null=True)
+    baseline_spend = serializers.FloatField(allow_null=True)
+    savings = serializers.FloatField(allow_null=True)
+    savings_pct = serializers.FloatField(allow_null=True)
+
+
+def _period() -> serializers.CharField:
+    return serializers.CharField(
+        help_text="ISO date (granularity=day) or date and time (granularity=hour), UTC"
+    )
+
+
+class SavingsRowSerializer(SavingsTotalsSerializer):
+    period = _period()
+    goal = serializers.CharField()
+    path = serializers.CharField()
+    model = serializers.CharField()
+
+
+class SavingsReportSerializer(_ReportBody):
+    totals = SavingsTotalsSerializer()
+    rows = SavingsRowSerializer(many=True)
+
+
+class RegretTotalsSerializer(serializers.Serializer):
+    shadow_comparisons = serializers.IntegerField()
+    regrets = serializers.IntegerField()
+    regret_rate = serializers.FloatField(allow_null=True)
+
+
+class RegretRowSerializer(RegretTotalsSerializer):
+    period = _period()
+    goal = serializers.CharField()
+    path = serializers.CharField()
+
+
+class RegretReportSerializer(_ReportBody):
+    totals = RegretTotalsSerializer()
+    rows = RegretRowSerializer(many=True)
+
+
 REPORT_PARAMETERS = [
-    OpenApiParameter("from", str, description="ISO date or datetime (default: 30 days ago)"),
-    OpenApiParameter("to", str, description="ISO date or datetime, exclusive (default: now)"),
-    OpenApiParameter("goal", str, description="goal slug (default: every goal)"),
+    OpenApiParameter(
+        "from",
+        OpenApiTypes.DATETIME,
+        description="ISO date or datetime (default: 30 days ago)",
+    ),
+    OpenApiParameter(
+        "to",
+        OpenApiTypes.DATETIME,
+        description="ISO date or datetime, exclusive (default: now)",
+    ),
+    OpenApiParameter(
+        "goal",
+        str,
+        pattern=r"^[-a-zA-Z0-9_]+$",
+        description="goal slug (default: every goal)",
+    ),
     OpenApiParameter("granularity", str, enum=list(GRANULARITIES), default="day"),
     OpenApiParameter("format", str, enum=["json", "csv"], description="or Accept: text/csv"),
 ]
@@ -121,24 +194,24 @@ class _ReportApi(APIView):
             }
             raise serializers.ValidationError(errors)
         attrs = serializer.validated_data
-        key = request.auth if isinstance(request.auth, ApiKey) else None
+        key = request_api_key(request)
         goal = None
         if attrs.get("goal"):
             goal = Goal.objects.filter(slug=attrs["goal"]).first()
             if goal is None:
-                raise NotFound(f"Unknown goal '{attrs['goal']}'.", param="goal")
+                raise NotFound(f"Unknown goal '{attrs['goal']}'.")
             if key is not None:
                 api_key_check(key=key, scope=ApiKey.Scope.READ, goal=goal)
-        goal_ids = None
-        if key is not None and key.allowed_goals.exists():
-            goal_ids = list(key.allowed_goals.values_list("id", flat=True))
-        return attrs, goal, goal_ids
+        return attrs, goal, goal_ids_visible(api_key=key)
 
 
 class SavingsReportApi(_ReportApi):
     csv_filename = "savings.csv"
 
-    @extend_schema(parameters=REPORT_PARAMETERS, responses={200: dict})
+    @extend_schema(
+        parameters=REPORT_PARAMETERS,
+        responses={(200, "application/json"): SavingsReportSerializer, (200, "text/csv"): str},
+    )
     def get(self, request: Request) -> Response:
         attrs, goal, goal_ids = self.query(request)
         report = savings_report(
@@ -193,11 +266,18 @@ class SavingsReportApi(_ReportApi):
 class RegretReportApi(_ReportApi):
     csv_filename = "regret.csv"
 
-    @extend_schema(parameters=REPORT_PARAMETERS, responses={200: dict})
+    @extend_schema(
+        parameters=REPORT_PARAMETERS,
+        responses={(200, "application/json"): RegretReportSerializer, (200, "text/csv"): str},
+    )
     def get(self, request: Request) -> Response:
-        attrs, goal, _ = self.query(request)
+        attrs, goal, goal_ids = self.query(request)
         body = regret_report(
-            start=attrs["start"], end=attrs["end"], goal=goal, granularity=attrs["granularity"]
+            start=attrs["start"],
+            end=attrs["end"],
+            goal=goal,
+            granularity=attrs["granularity"],
+            goal_ids=goal_ids,
         )
         body["columns"] = ["period", "goal", "path", "shadow_comparisons", "regrets", "regret_rate"]
         return Response(body)

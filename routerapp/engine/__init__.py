@@ -3,7 +3,9 @@
 Public surface:
 
 - data: `Arm`, `EngineConfig`, `Ranking`, `ControllerState`, `Objective`
-- decisions: `rank_paths`, `allocation_shares`, `posterior_parameters`
+- bounds of every number it accepts: `Bounds`, `WEIGHT_BOUNDS`, `PRIOR_BOUNDS`,
+  `EVIDENCE_BOUNDS`, `CONFIG_BOUNDS` (read by the model validators too)
+- decisions: `rank_paths`, `arm_check`, `allocation_shares`, `posterior_parameters`
 - evidence: `outcome_delta`, `decay_factor`, `decay`, `arms_observe`
 - priors and summaries: `priors_from_weights`, `posterior_summary`
 - control: `controller_observe`
@@ -31,13 +33,19 @@ from routerapp.engine.posteriors import decay, decay_factor, outcome_delta
 from routerapp.engine.priors import priors_from_weights
 from routerapp.engine.thompson import (
     allocation_shares,
+    arm_check,
     arms_observe,
     posterior_parameters,
     rank_paths,
 )
 from routerapp.engine.types import (
+    CONFIG_BOUNDS,
+    EVIDENCE_BOUNDS,
     MAX_EVIDENCE,
+    PRIOR_BOUNDS,
+    WEIGHT_BOUNDS,
     Arm,
+    Bounds,
     ControllerState,
     EngineConfig,
     Objective,
@@ -45,8 +53,13 @@ from routerapp.engine.types import (
 )
 
 __all__ = [
+    "CONFIG_BOUNDS",
+    "EVIDENCE_BOUNDS",
     "MAX_EVIDENCE",
+    "PRIOR_BOUNDS",
+    "WEIGHT_BOUNDS",
     "Arm",
+    "Bounds",
     "ControllerState",
     "DuplicatePath",
     "EngineConfig",
@@ -61,6 +74,7 @@ __all__ = [
     "Ranking",
     "UnknownPath",
     "allocation_shares",
+    "arm_check",
     "arms_observe",
     "beta_cdf",
     "beta_quantile",

@@ -13,8 +13,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from routerapp.engine.errors import InvalidConfig, InvalidEvidence, InvalidOutcome
+from routerapp.engine.types import CONFIG_BOUNDS
 
 _LOW, _HIGH = 1e-3, 1.0 - 1e-3  # rates are clipped here before taking logits
+_HALF_LIFE = CONFIG_BOUNDS["half_life_seconds"]
 
 
 def _check_outcome(name: str, value: float) -> float:
@@ -54,13 +56,9 @@ def decay_factor(*, half_life_seconds: float | None, elapsed_seconds: float) -> 
     """
     if half_life_seconds is None:
         return 1.0
-    if not (
-        isinstance(half_life_seconds, int | float)
-        and half_life_seconds > 0.0
-        and math.isfinite(half_life_seconds)
-    ):
+    if half_life_seconds not in _HALF_LIFE:
         raise InvalidConfig(
-            f"half_life_seconds must be a positive number or None, got {half_life_seconds!r}"
+            f"half_life_seconds must be None or in {_HALF_LIFE}, got {half_life_seconds!r}"
         )
     if not isinstance(elapsed_seconds, int | float) or math.isnan(elapsed_seconds):
         raise InvalidConfig(f"elapsed_seconds must be a number, got {elapsed_seconds!r}")

@@ -28,6 +28,7 @@ import numpy as np
 
 from routerapp.engine.distributions import beta_cdf_array
 from routerapp.engine.errors import InvalidConfig, InvalidWeight
+from routerapp.engine.types import WEIGHT_BOUNDS
 
 # Means are kept inside (MEAN_MIN, 1 - MEAN_MIN): a Beta(0.002, 1.998) draws exact zeros in
 # float64, which would turn the argmax into a tie-break rule instead of a probability.
@@ -79,10 +80,8 @@ def check_weights(weights: Sequence[float], names: Sequence[str] | None = None) 
     values = []
     for index, weight in enumerate(weights):
         name = names[index] if names is not None else f"#{index}"
-        if isinstance(weight, bool) or not isinstance(weight, int | float):
-            raise InvalidWeight(f"weight of path {name} must be a number, got {weight!r}")
-        if not math.isfinite(weight) or weight < 0.0:
-            raise InvalidWeight(f"weight of path {name} must be finite and >= 0, got {weight!r}")
+        if weight not in WEIGHT_BOUNDS:
+            raise InvalidWeight(f"weight of path {name} must be in {WEIGHT_BOUNDS}, got {weight!r}")
         values.append(float(weight))
     if values and sum(values) <= 0.0:
         raise InvalidWeight("all weights are zero: at least one path needs a positive weight")

@@ -24,13 +24,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from routerapp.engine.errors import (
     DuplicatePath,
+    EngineError,
     InvalidCost,
     InvalidEvidence,
     InvalidWeight,
@@ -40,13 +41,23 @@ from routerapp.engine.errors import (
 from routerapp.engine.objectives import COST_AWARE, normalised_costs, score_matrix, scores
 from routerapp.engine.posteriors import backoff_parameters, outcome_delta
 from routerapp.engine.priors import check_weights, prior_means
-from routerapp.engine.types import MAX_EVIDENCE, Arm, ControllerState, EngineConfig, Ranking
+from routerapp.engine.types import (
+    EVIDENCE_BOUNDS,
+    PRIOR_BOUNDS,
+    WEIGHT_BOUNDS,
+    Arm,
+    Bounds,
+    ControllerState,
+    EngineConfig,
+    Ranking,
+)
 
 _NUMBERS = attrgetter(
     "weight", "expected_cost", "successes", "failures", "goal_successes", "goal_failures"
 )
 _EVIDENCE_NAMES = ("successes", "failures", "goal_successes", "goal_failures")
 _FLOAT_MAX = float(np.finfo(float).max)
+_COST_BOUNDS = Bounds(0.0, _FLOAT_MAX)  # costs are computed, not set: any finite amount
 _SMALL = 32  # up to here plain floats beat numpy (bench/engine.py)
 _LOW, _HIGH = 1e-3, 1.0 - 1e-3  # rates are clipped here before taking logits
 
@@ -87,35 +98,62 @@ class _Prepared:
         self.fewest_outcomes = 0.0  # bucket outcomes of the least tried path
 
 
-def _is_number_within(value: object, high: float) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        number = float(value)
-    except OverflowError:  # an int too large for a float
-        return False
-    return 0.0 <= number <= high  # NaN fails both comparisons, inf the upper one
+def _number_problem(arm: Arm) -> EngineError | None:
+    """The error for the first out-of-range number among the arm's weight, cost and evidence."""
+    if arm.weight not in WEIGHT_BOUNDS:
+        return InvalidWeight(
+            f"weight of path {arm.path_id} must be in {WEIGHT_BOUNDS}, got {arm.weight!r}"
+        )
+    if arm.expected_cost not in _COST_BOUNDS:
+        return InvalidCost(
+            f"expected_cost of path {arm.path_id} must be finite and >= 0, "
+            f"got {arm.expected_cost!r}"
+        )
+    for name in _EVIDENCE_NAMES:
+        count = getattr(arm, name)
+        if count not in EVIDENCE_BOUNDS:
+            return InvalidEvidence(
+                f"{name} of path {arm.path_id} must be in {EVIDENCE_BOUNDS}, got {count!r}"
+            )
+    return None
+
+
+def _prior_problem(path_id: str, alpha: object, beta: object) -> EngineError | None:
+    """The error for an explicit prior (alpha0, beta0) out of range or half given."""
+    if alpha is None and beta is None:
+        return None
+    if alpha is None or beta is None:
+        return InvalidEvidence(
+            f"path {path_id} sets only one of alpha0/beta0; give both or neither"
+        )
+    for name, value in (("alpha0", alpha), ("beta0", beta)):
+        if value not in PRIOR_BOUNDS:
+            return InvalidEvidence(
+                f"{name} of path {path_id} must be in {PRIOR_BOUNDS}, got {value!r}"
+            )
+    return None
 
 
 def _raise_for_bad_numbers(arms: Sequence[Arm]) -> None:
     """Slow path, only on error: find the first bad field and say which path it belongs to."""
     for arm in arms:
-        if not _is_number_within(arm.weight, _FLOAT_MAX):
-            raise InvalidWeight(
-                f"weight of path {arm.path_id} must be finite and >= 0, got {arm.weight!r}"
-            )
-        if not _is_number_within(arm.expected_cost, _FLOAT_MAX):
-            raise InvalidCost(
-                f"expected_cost of path {arm.path_id} must be finite and >= 0, "
-                f"got {arm.expected_cost!r}"
-            )
-        for name in _EVIDENCE_NAMES:
-            count = getattr(arm, name)
-            if not _is_number_within(count, MAX_EVIDENCE):
-                raise InvalidEvidence(
-                    f"{name} of path {arm.path_id} must be in [0, {MAX_EVIDENCE:g}], got {count!r}"
-                )
+        problem = _number_problem(arm)
+        if problem is not None:
+            raise problem
     raise InvalidEvidence("arms hold a value that is not a number")  # pragma: no cover
+
+
+def arm_check(arm: Arm) -> None:
+    """Raise the `EngineError` that `rank_paths` would raise for this arm's own numbers
+    (weight, expected cost, evidence, explicit prior), or return if they are all in range.
+
+    Lets a caller leave out a path whose stored numbers the engine refuses and rank the others
+    instead of failing the whole call. What only the set of arms decides (every weight zero,
+    duplicate ids) is still raised by `rank_paths`.
+    """
+    problem = _number_problem(arm) or _prior_problem(arm.path_id, arm.alpha0, arm.beta0)
+    if problem is not None:
+        raise problem
 
 
 @lru_cache(maxsize=4096)
@@ -136,20 +174,11 @@ def _prior_array(
         if alpha is None and beta is None:
             derived.append(index)
             continue
-        for name, value in (("alpha0", alpha), ("beta0", beta)):
-            if value is None:
-                raise InvalidEvidence(
-                    f"path {path_id} sets only one of alpha0/beta0; give both or neither"
-                )
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not (math.isfinite(value) and 0.0 < value <= MAX_EVIDENCE)
-            ):
-                raise InvalidEvidence(
-                    f"{name} of path {path_id} must be in (0, {MAX_EVIDENCE:g}], got {value!r}"
-                )
-        alpha0[index], beta0[index] = float(alpha), float(beta)  # type: ignore[arg-type]
+        problem = _prior_problem(path_id, alpha, beta)
+        if problem is not None:
+            raise problem
+        # Both given and in range: _prior_problem refuses a half-given prior.
+        alpha0[index], beta0[index] = cast(float, alpha), cast(float, beta)
     if derived:
         derived_weights = check_weights([weights[i] for i in derived], [ids[i] for i in derived])
         means = prior_means(derived_weights, strength=strength, exploration_floor=floor)
@@ -225,9 +254,9 @@ def _posterior_small(
 def _checked_rows(rows: list[tuple[Any, ...]], arms: Sequence[Arm]) -> list[tuple[float, ...]]:
     """The arms' numbers as floats, each checked in one chained comparison (NaN fails both
     bounds, inf the upper one); a bad one goes to the slow path that names it."""
-    top, most = _FLOAT_MAX, MAX_EVIDENCE
+    heaviest, top, most = WEIGHT_BOUNDS.high, _FLOAT_MAX, EVIDENCE_BOUNDS.high
     try:
-        numbers = [
+        numbers: list[tuple[float, ...]] = [
             (float(w), float(c), float(s), float(f), float(gs), float(gf))
             for w, c, s, f, gs, gf in rows
         ]
@@ -235,7 +264,7 @@ def _checked_rows(rows: list[tuple[Any, ...]], arms: Sequence[Arm]) -> list[tupl
         _raise_for_bad_numbers(arms)
     for w, c, s, f, gs, gf in numbers:
         if not (
-            0.0 <= w <= top
+            0.0 <= w <= heaviest
             and 0.0 <= c <= top
             and 0.0 <= s <= most
             and 0.0 <= f <= most
@@ -254,8 +283,7 @@ def _prepare(
         raise NoEligiblePaths("no eligible paths: rank_paths needs at least one arm")
     ids = [arm.path_id for arm in arms]
     if len(set(ids)) != count:
-        seen: set[str] = set()
-        duplicate = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        duplicate = next(i for i in ids if ids.count(i) > 1)  # the error path only: O(n^2) is fine
         raise DuplicatePath(f"path {duplicate} appears more than once among the arms")
     rows = [_NUMBERS(arm) for arm in arms]
     explicit = tuple([(arm.alpha0, arm.beta0) for arm in arms])
@@ -309,7 +337,7 @@ def _draw(rng: np.random.Generator, alpha: list[float], beta: list[float]) -> li
     if len(alpha) <= _SMALL:
         draw = rng.beta
         return [draw(a, b) for a, b in zip(alpha, beta, strict=True)]
-    return rng.beta(alpha, beta).tolist()  # type: ignore[no-any-return]
+    return rng.beta(alpha, beta).tolist()
 
 
 def _trade_off(config: EngineConfig, state: ControllerState | None) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from routerapp.engine.errors import InvalidConfig
@@ -19,6 +20,62 @@ OBJECTIVES: tuple[str, ...] = get_args(Objective)
 # Evidence beyond this is not a count of real calls but a bug (or an overflow upstream);
 # 1e10 leaves room for ~1e9 real outcomes while rejecting 1e12.
 MAX_EVIDENCE = 1e10
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The closed range [low, high] of finite numbers the engine accepts for one quantity.
+
+    The one definition of each range: the engine's own checks read it, and so do the model
+    validators that guard what operators save (`routerapp.models.goals`), so a number that
+    can be saved is a number the engine takes. Bools are not numbers here; NaN and infinities
+    are never in range (`high=math.inf` means "any finite number from `low`").
+    """
+
+    low: float
+    high: float
+
+    def __contains__(self, value: object) -> bool:
+        if type(value) is float:  # the common case first: checked once per call and path
+            return self.low <= value <= self.high and math.isfinite(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            return False
+        return math.isfinite(number) and self.low <= number <= self.high
+
+    def __str__(self) -> str:
+        return f"[{self.low:g}, {self.high:g}]"
+
+
+EVIDENCE_BOUNDS = Bounds(0.0, MAX_EVIDENCE)
+# Weights are relative shares and the prior solver clips shares below 1e-3, so a ratio past
+# 1e6 expresses nothing more; the bound keeps every sum of weights finite.
+WEIGHT_BOUNDS = Bounds(0.0, 1e6)
+# Explicit alpha0/beta0: below 1e-3 a Beta draws exact zeros in float64 (see priors.MEAN_MIN),
+# above MAX_EVIDENCE it is not a prior but a bug.
+PRIOR_BOUNDS = Bounds(1e-3, MAX_EVIDENCE)
+# Every number of an `EngineConfig` (objective aside); `half_life_seconds` may also be None.
+CONFIG_BOUNDS: Mapping[str, Bounds] = MappingProxyType(
+    {
+        "quality_target": Bounds(0.0, 1.0),
+        "exploration_floor": Bounds(0.0, 1.0),
+        "prior_strength": Bounds(1e-3, 1e6),
+        "utility_lambda": Bounds(0.0, 1e6),
+        "backoff_strength": Bounds(0.0, 1e9),
+        "level_sharing": Bounds(0.0, 1e9),
+        "half_life_seconds": Bounds(1e-9, math.inf),
+        "controller_gain": Bounds(0.0, 10.0),
+        "tolerance_max": Bounds(0.0, 1e6),
+        "controller_integral": Bounds(0.0, 1.0),
+        "sample_scale": Bounds(0.0, 1.0),
+        "reference_min_outcomes": Bounds(0.0, 1e6),
+        "offset_shrinkage": Bounds(0.0, 1e6),
+        "temper_after": Bounds(0.0, 1e9),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -42,9 +99,10 @@ class Arm:
     beta0: float | None = None
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not (isinstance(value, int | float) and low <= value <= high):
-        raise InvalidConfig(f"EngineConfig.{name} must be in [{low}, {high}], got {value!r}")
+def _check_range(name: str, value: float) -> None:
+    bounds = CONFIG_BOUNDS[name]
+    if value not in bounds:
+        raise InvalidConfig(f"EngineConfig.{name} must be in {bounds}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -95,21 +153,21 @@ class EngineConfig:
                 f"EngineConfig.objective must be one of {', '.join(OBJECTIVES)}, "
                 f"got {self.objective!r}"
             )
-        _check_range("quality_target", self.quality_target, 0.0, 1.0)
-        _check_range("exploration_floor", self.exploration_floor, 0.0, 1.0)
-        _check_range("prior_strength", self.prior_strength, 1e-3, 1e6)
-        _check_range("utility_lambda", self.utility_lambda, 0.0, 1e6)
-        _check_range("backoff_strength", self.backoff_strength, 0.0, 1e9)
-        _check_range("level_sharing", self.level_sharing, 0.0, 1e9)
-        _check_range("controller_gain", self.controller_gain, 0.0, 10.0)
-        _check_range("tolerance_max", self.tolerance_max, 0.0, 1e6)
-        _check_range("controller_integral", self.controller_integral, 0.0, 1.0)
-        _check_range("sample_scale", self.sample_scale, 0.0, 1.0)
-        _check_range("reference_min_outcomes", self.reference_min_outcomes, 0.0, 1e6)
-        _check_range("offset_shrinkage", self.offset_shrinkage, 0.0, 1e6)
-        _check_range("temper_after", self.temper_after, 0.0, 1e9)
+        _check_range("quality_target", self.quality_target)
+        _check_range("exploration_floor", self.exploration_floor)
+        _check_range("prior_strength", self.prior_strength)
+        _check_range("utility_lambda", self.utility_lambda)
+        _check_range("backoff_strength", self.backoff_strength)
+        _check_range("level_sharing", self.level_sharing)
+        _check_range("controller_gain", self.controller_gain)
+        _check_range("tolerance_max", self.tolerance_max)
+        _check_range("controller_integral", self.controller_integral)
+        _check_range("sample_scale", self.sample_scale)
+        _check_range("reference_min_outcomes", self.reference_min_outcomes)
+        _check_range("offset_shrinkage", self.offset_shrinkage)
+        _check_range("temper_after", self.temper_after)
         if self.half_life_seconds is not None:
-            _check_range("half_life_seconds", self.half_life_seconds, 1e-9, math.inf)
+            _check_range("half_life_seconds", self.half_life_seconds)
 
 
 @dataclass(frozen=True)

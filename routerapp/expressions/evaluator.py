@@ -113,7 +113,7 @@ def evaluate(source: str, names: Mapping[str, Any]) -> Any:
     return compile_expression(source, names=names.keys()).evaluate(names)
 
 
-class _Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]  # simpleeval is untyped
+class _Evaluator(EvalWithCompoundTypes):
     def __init__(self, source: str, names: dict[str, Any]) -> None:
         super().__init__(operators=dict(OPERATORS), functions=dict(FUNCTIONS), names=names)
         # EvalWithCompoundTypes adds list/tuple/dict/set constructors; keep exactly ours.

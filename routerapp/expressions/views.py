@@ -108,7 +108,7 @@ class _View:
         return not self.__eq__(other)
 
     # Views mirror dicts and lists, which are unhashable too.
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # typeshed types __hash__ as a method only
 
     def __repr__(self) -> str:
         return repr(object.__getattribute__(self, "_data"))

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import math
+from typing import cast
+
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import BaseValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 
 from routerapp import engine
 from routerapp.expressions import ExpressionError, compile_expression
 
 RESPONSE_NAMES = ("response",)
+
+
+def engine_range(
+    bounds: engine.Bounds, *, low: float | None = None, high: float | None = None
+) -> list[BaseValidator]:
+    """Validators of a number the engine consumes: the engine's own range, narrowed where the
+    product wants less (`low`/`high`; never widened). One validator per side, so DRF and the
+    model forms show them as the field's minimum and maximum."""
+    low = bounds.low if low is None else max(low, bounds.low)
+    high = bounds.high if high is None else min(high, bounds.high)
+    validators: list[BaseValidator] = [MinValueValidator(low)]
+    if math.isfinite(high):
+        validators.append(MaxValueValidator(high))
+    return validators
 
 
 def validate_success_when(source: str) -> None:
@@ -64,17 +81,22 @@ class Goal(models.Model):
     objective = models.CharField(
         max_length=20, choices=Objective.choices, default=Objective.COST_AT_QUALITY
     )
+    # Every number the engine reads is checked at save against the engine's own bounds.
     quality_target = models.FloatField(
-        default=0.95, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+        default=0.95, validators=engine_range(engine.CONFIG_BOUNDS["quality_target"])
     )
     exploration_floor = models.FloatField(
-        default=0.01, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)]
+        default=0.01,
+        # Past 0.5 two paths would be drawn at random on every call.
+        validators=engine_range(engine.CONFIG_BOUNDS["exploration_floor"], high=0.5),
     )
-    prior_strength = models.FloatField(default=10.0, validators=[MinValueValidator(0.01)])
+    prior_strength = models.FloatField(
+        default=10.0, validators=engine_range(engine.CONFIG_BOUNDS["prior_strength"], low=0.01)
+    )
     half_life_seconds = models.FloatField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1.0)],
+        validators=engine_range(engine.CONFIG_BOUNDS["half_life_seconds"], low=1.0),
         help_text="Evidence older than this counts half; empty = never forget.",
     )
     bucket_by = models.CharField(max_length=16, choices=BucketBy.choices, default=BucketBy.NONE)
@@ -86,8 +108,11 @@ class Goal(models.Model):
     baseline_path = models.ForeignKey(
         "routerapp.Path", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # The engine's online cost/quality controller (engine.ControllerState.to_dict()).
+    # The engine's online cost/quality controller (engine.ControllerState.to_dict()), folded
+    # off the request path from the goal's ControllerObservation log (services/controller.py).
     controller_state = models.JSONField(default=dict, blank=True)
+    # Every observation whose transaction id is below this is folded into controller_state.
+    controller_cursor = models.BigIntegerField(default=0)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -100,7 +125,8 @@ class Goal(models.Model):
 
     def engine_config(self, *, objective: str | None = None) -> engine.EngineConfig:
         return engine.EngineConfig(
-            objective=objective or self.objective,  # type: ignore[arg-type]
+            # EngineConfig checks the name at run time; the field's choices are the same names.
+            objective=cast(engine.Objective, objective or self.objective),
             quality_target=self.quality_target,
             exploration_floor=self.exploration_floor,
             prior_strength=self.prior_strength,
@@ -137,9 +163,9 @@ class Path(models.Model):
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
     system_prompt = models.TextField(blank=True)
     extra_params = models.JSONField(default=dict, blank=True)
-    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
-    alpha0 = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.001)])
-    beta0 = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.001)])
+    weight = models.FloatField(default=1.0, validators=engine_range(engine.WEIGHT_BOUNDS))
+    alpha0 = models.FloatField(null=True, blank=True, validators=engine_range(engine.PRIOR_BOUNDS))
+    beta0 = models.FloatField(null=True, blank=True, validators=engine_range(engine.PRIOR_BOUNDS))
     expected_output_tokens = models.PositiveIntegerField(
         default=200, help_text="Used for the expected cost before outputs are observed."
     )

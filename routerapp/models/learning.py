@@ -1,4 +1,4 @@
-"""What the router has learned: posteriors per (path, bucket)."""
+"""What the router has learned: posteriors per (path, bucket), the controller's observations."""
 
 from __future__ import annotations
 
@@ -24,3 +24,32 @@ class Posterior(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path} [{self.bucket or 'goal'}] s={self.successes:.1f} f={self.failures:.1f}"
+
+
+class ControllerObservation(models.Model):
+    """A decision's first outcome as the quality controller sees it: an insert-only log.
+
+    Written in the same statement as the outcome; `services.controller` folds a goal's rows
+    into `Goal.controller_state` in (xid, id) order, and only rows whose transaction ended
+    before the oldest one still running, so a row that commits late is never skipped.
+    """
+
+    # Indexed with xid below: a fold reads one goal's range of transaction ids.
+    goal = models.ForeignKey(
+        "routerapp.Goal", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    decision = models.OneToOneField(
+        "routerapp.RoutingDecision", on_delete=models.CASCADE, related_name="+"
+    )
+    path = models.ForeignKey("routerapp.Path", on_delete=models.CASCADE, related_name="+")
+    bucket = models.CharField(max_length=100, blank=True)
+    value = models.FloatField()  # the first outcome; later changes move posteriors only
+    reference_quality = models.FloatField()  # Ranking.reference_quality of the decision
+    # PostgreSQL's pg_current_xact_id() of the inserting transaction (xid8, as a number).
+    xid = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["goal", "xid"])]
+
+    def __str__(self) -> str:
+        return f"{self.decision_id}: {self.value} vs {self.reference_quality:.3f}"

@@ -1,3 +1,4 @@
-"""Upstream LLM access: `client` (the only code that calls providers), `errors`, `circuit`, and
-the built-in `simulator`. Import the submodules directly; this package re-exports nothing so
-that `routerapp.providers.simulator` can be served without loading the openai SDK."""
+"""Upstream LLM access: `client` (the only code that calls providers), `errors`, `redaction`,
+`addresses`, `circuit`, and the built-in `simulator`. Import the submodules directly; this
+package re-exports nothing so that `routerapp.providers.simulator` can be served without loading
+the openai SDK."""

@@ -34,6 +34,13 @@ with a body that is not valid JSON, `flaky-<p>/<model>` answers 500 with probabi
 answers an empty `choices` list (upstream quirks the client must survive).
 
 Latency is scaled by `ROUTERAPP_SIM_LATENCY_SCALE` (float, default 1.0; 0 for tests).
+
+Replay mode: started with `ROUTERAPP_SIM_REPLAY=<RouteBench CSV>` (or `SimulatorApp(replay=...)`),
+a request for one of the dataset's two models (`routerapp.replay.answers.MODEL_ARMS`) is
+answered as that model did on the row whose prompt is the last user message: "correct" or
+"incorrect" from the labels, with the row's recorded token counts as usage. A prompt that is
+not in the data is refused (400), so a benchmark never scores an invented answer; every other
+model is simulated as above.
 """
 
 from __future__ import annotations
@@ -52,10 +59,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routerapp import demo_data
 from routerapp.demo_data import DEMO_GOALS
+
+if TYPE_CHECKING:  # imported lazily: numpy and the replay package only load in replay mode
+    from routerapp.replay.answers import ReplayAnswers
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,6 +74,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 FINGERPRINT = "routerapp-simulator"
 LATENCY_SCALE_ENV = "ROUTERAPP_SIM_LATENCY_SCALE"
+REPLAY_ENV = "ROUTERAPP_SIM_REPLAY"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 TASK_TYPES = ("classification", "qa", "summarization", "general", "code", "math", "reasoning")
 
@@ -526,9 +537,13 @@ class Completion:
     per_token_seconds: float
     request_id: str = field(default_factory=lambda: f"chatcmpl-sim-{uuid.uuid4().hex[:24]}")
     created: int = field(default_factory=lambda: int(time.time()))
+    # Replay mode bills the recorded answer's length, not the stand-in content's.
+    recorded_completion_tokens: int | None = None
 
     @property
     def completion_tokens(self) -> int:
+        if self.recorded_completion_tokens is not None:
+            return self.recorded_completion_tokens
         return sum(_tokens(choice.content) for choice in self.choices)
 
     def usage(self) -> dict[str, int]:
@@ -572,13 +587,12 @@ def simulate(body: Mapping[str, Any], *, latency_scale: float) -> Completion:
     model = str(body["model"])
     messages: list[Any] = list(body["messages"])
     profile = profile_for(model)
-    response_format = body.get("response_format")
-    wants_json = isinstance(response_format, Mapping) and response_format.get("type") in (
-        "json_object",
-        "json_schema",
-    )
+    raw_format = body.get("response_format")
+    response_format: Mapping[str, Any] = raw_format if isinstance(raw_format, Mapping) else {}
+    wants_json = response_format.get("type") in ("json_object", "json_schema")
     seed = body.get("seed")
-    metadata = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
+    raw_metadata = body.get("metadata")
+    metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, Mapping) else {}
     match = demo_data.recognise(messages)
     if match is not None:
         task_type, complexity = match.task_type, float(match.complexity)
@@ -617,6 +631,48 @@ def simulate(body: Mapping[str, Any], *, latency_scale: float) -> Completion:
         latency_seconds=latency_ms / 1000 * latency_scale,
         per_token_seconds=profile.latency_per_token_ms / 1000 * latency_scale,
     )
+
+
+def replay_completion(
+    body: Mapping[str, Any], answers: ReplayAnswers, *, latency_scale: float
+) -> Completion | None:
+    """The recorded answer when the model is one of the replay data's, else None (simulate)."""
+    from routerapp.replay.answers import PromptNotFound
+
+    model = str(body["model"])
+    if answers.arm_for(model) is None:
+        return None
+    messages = list(body["messages"])
+    last_user = [m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"][-1:]
+    hint = body.get("user") if isinstance(body.get("user"), str) else None
+    try:
+        answer = answers.answer(model=model, prompt=_message_text(last_user), hint=hint)
+    except PromptNotFound as error:
+        raise BadRequest(f"{error} (replay mode, model {model})", param="messages") from None
+    n = min(_number_field(body, "n") or 1, 8)
+    profile = profile_for(model)
+    rng = random.Random(_seed_for(model, messages, body.get("seed")))
+    jitter = rng.uniform(-1.0, 1.0) * profile.latency_jitter_ms
+    latency_ms = max(20.0, profile.latency_mean_ms + jitter)
+    return Completion(
+        model=model,
+        choices=[Answer(answer.content) for _ in range(n)],
+        prompt_tokens=answer.prompt_tokens,
+        latency_seconds=latency_ms / 1000 * latency_scale,
+        per_token_seconds=0.0,
+        recorded_completion_tokens=answer.completion_tokens * n,
+    )
+
+
+def replay_from_environment() -> ReplayAnswers | None:
+    """The replay data named by `ROUTERAPP_SIM_REPLAY`, loaded once at start-up; a bad path
+    stops the server with the reason rather than failing every request."""
+    path = os.environ.get(REPLAY_ENV, "").strip()
+    if not path:
+        return None
+    from routerapp.replay.answers import ReplayAnswers
+
+    return ReplayAnswers.load(path)
 
 
 def _validate(body: Any) -> Mapping[str, Any]:
@@ -767,8 +823,11 @@ class SimulatorApp:
     """The ASGI application. `latency_scale=None` reads `ROUTERAPP_SIM_LATENCY_SCALE` per
     request (so a running server can be slowed down or sped up by its environment)."""
 
-    def __init__(self, *, latency_scale: float | None = None) -> None:
+    def __init__(
+        self, *, latency_scale: float | None = None, replay: ReplayAnswers | None = None
+    ) -> None:
         self.latency_scale = latency_scale
+        self.replay = replay
 
     def _scale(self) -> float:
         if self.latency_scale is not None:
@@ -863,7 +922,11 @@ class SimulatorApp:
                     "application/json",
                 )
             return
-        completion = simulate(body, latency_scale=self._scale())
+        completion = None
+        if self.replay is not None:
+            completion = replay_completion(body, self.replay, latency_scale=self._scale())
+        if completion is None:
+            completion = simulate(body, latency_scale=self._scale())
         if stream:
             # Time to first token; the rest is paced per piece in `_stream`.
             if not await _sleep_unless_disconnected(
@@ -886,20 +949,24 @@ class SimulatorApp:
         await _send_json(send, 200, response)
 
 
-app = SimulatorApp()
+app = SimulatorApp(replay=replay_from_environment())
 
 
 # --------------------------------------------------------------------------- in-process server
 
 
 def serve_in_thread(
-    port: int = 0, *, host: str = "127.0.0.1", latency_scale: float | None = 0.0
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    latency_scale: float | None = 0.0,
+    replay: ReplayAnswers | None = None,
 ) -> tuple[str, Callable[[], None]]:
     """Serve the simulator with uvicorn in a daemon thread, for tests and scripts.
 
     Returns (base_url ending in `/v1`, stop). `port=0` picks a free port. Latency defaults to
     zero so test suites stay fast; pass None to honour `ROUTERAPP_SIM_LATENCY_SCALE`. Fault
-    delays (`slow-<s>/`) are never scaled.
+    delays (`slow-<s>/`) are never scaled. `replay` serves recorded answers (replay mode).
     """
     import uvicorn  # only needed here; keeps `import simulator` light for the ASGI server
 
@@ -909,7 +976,7 @@ def serve_in_thread(
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(
-        SimulatorApp(latency_scale=latency_scale),
+        SimulatorApp(latency_scale=latency_scale, replay=replay),
         log_level="warning",
         lifespan="off",
         loop="asyncio",
@@ -945,6 +1012,7 @@ __all__ = [
     "estimate_task",
     "parse_faults",
     "profile_for",
+    "replay_completion",
     "serve_in_thread",
     "simulate",
 ]

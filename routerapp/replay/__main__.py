@@ -9,7 +9,7 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from routerapp.engine import EngineConfig
 from routerapp.replay.data import Pricing, load_routebench
@@ -20,6 +20,21 @@ from routerapp.replay.simulation import (
     replay,
     summarise,
 )
+
+
+def at_least(least: int) -> Callable[[str], int]:
+    """argparse type: an integer >= least."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +72,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temper-after", type=float, default=EngineConfig.temper_after)
     for name, default in Pricing().__dict__.items():
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=default)
+    staleness = parser.add_argument_group(
+        "staleness", "how late the router learns (defaults: every outcome seen by the next call)"
+    )
+    staleness.add_argument(
+        "--feedback-delay",
+        type=at_least(0),
+        default=0,
+        metavar="N",
+        help="decision i sees the outcomes of decisions < i - N (calls in flight)",
+    )
+    staleness.add_argument(
+        "--snapshot-every",
+        type=at_least(1),
+        default=1,
+        metavar="K",
+        help="each process routes from a snapshot re-read every K of its own decisions",
+    )
+    staleness.add_argument(
+        "--processes",
+        type=at_least(1),
+        default=1,
+        metavar="W",
+        help="worker processes, dealt the decisions round-robin, each with its own snapshot",
+    )
+    staleness.add_argument(
+        "--controller-fold-every",
+        type=at_least(1),
+        default=1,
+        metavar="F",
+        help="the quality controller folds the visible outcomes every F decisions",
+    )
     parser.add_argument("--decisions-out", help="write id,routed_to in request order here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -86,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         pricing=pricing,
         seconds_per_request=args.seconds_per_request,
+        feedback_delay=args.feedback_delay,
+        snapshot_every=args.snapshot_every,
+        processes=args.processes,
+        controller_fold_every=args.controller_fold_every,
     )
     rows = load_routebench(args.data)
     result = replay(rows, options, progress=None if args.no_progress else progress_bar())

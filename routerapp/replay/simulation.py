@@ -11,11 +11,20 @@ Each request is routed the way the service routes a call:
   known after the call;
 - only the chosen model's correctness is revealed and fed to the posteriors and controller;
 - the charged cost is the row's true cost, exactly as score.py computes it.
+
+Staleness (all off by default: every outcome is seen by the next decision). A served router
+learns late: an outcome exists only once its call has returned (`feedback_delay` decisions
+later), each worker process routes from its own snapshot of the learned state, re-read every
+`snapshot_every` of its own decisions (`processes` workers, decisions dealt round-robin), and
+the quality controller folds the visible outcomes in batches (`controller_fold_every`). The
+learned state (posterior counts, output-length means, controller) is one object, `Learned`;
+decisions read a snapshot of it and outcomes wait in a queue until they are due.
 """
 
 from __future__ import annotations
 
 import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +56,35 @@ class ReplayOptions:
     # Pseudo-count a feature sub-bucket borrows from its subject (subject+features only).
     subject_backoff_strength: float = 20.0
     length_classes: int = LENGTH_CLASSES
+    # Staleness (module docstring); the defaults are the immediate feedback of a single process.
+    feedback_delay: int = 0  # decision i sees the outcomes of decisions < i - feedback_delay
+    snapshot_every: int = 1  # a process re-reads the learned state every K of its decisions
+    processes: int = 1  # decisions are dealt round-robin to this many processes
+    controller_fold_every: int = 1  # visible outcomes reach the controller every F decisions
+
+    def __post_init__(self) -> None:
+        for name, least in STALENESS_DEFAULTS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+
+    @property
+    def staleness(self) -> dict[str, int]:
+        """The staleness settings that differ from immediate feedback (empty by default)."""
+        return {
+            name: getattr(self, name)
+            for name, default in STALENESS_DEFAULTS.items()
+            if getattr(self, name) != default
+        }
+
+
+# Immediate feedback; each default is also the least value allowed.
+STALENESS_DEFAULTS = {
+    "feedback_delay": 0,
+    "snapshot_every": 1,
+    "processes": 1,
+    "controller_fold_every": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +93,72 @@ class ReplayResult:
     to_strong: np.ndarray  # bool per request, aligned with `order`
     controller: ControllerState
     reasons: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One decision's outcome, waiting in the queue until it is due."""
+
+    step: int  # the decision's position in request order
+    bucket: int
+    parent: int
+    arm: int  # index in ARMS
+    value: float
+    output_tokens: float
+    reference_quality: float  # `Ranking.reference_quality` at decision time
+    bucket_name: str
+
+
+class Learned:
+    """Everything outcomes teach the router: evidence per level (bucket, parent, goal) as
+    [index, arm, (successes, failures)], running output-token sums and counts per bucket and
+    arm (and goal-wide), and the controller state. A process routes from a `copy()` of it."""
+
+    def __init__(self, buckets: int, parents: int) -> None:
+        self.bucket_evidence = np.zeros((buckets, 2, 2))
+        self.parent_evidence = np.zeros((parents, 2, 2))
+        self.goal_evidence = np.zeros((2, 2))
+        self.output_sum = np.zeros((buckets, 2))
+        self.output_count = np.zeros((buckets, 2))
+        self.goal_output_sum = np.zeros(2)
+        self.goal_output_count = np.zeros(2)
+        self.controller = ControllerState()
+
+    def copy(self) -> Learned:
+        snapshot = Learned.__new__(Learned)
+        for name, value in vars(self).items():
+            # ControllerState is immutable: sharing it is a copy.
+            setattr(snapshot, name, value.copy() if isinstance(value, np.ndarray) else value)
+        return snapshot
+
+    def decay(self, factor: float) -> None:
+        self.bucket_evidence *= factor
+        self.parent_evidence *= factor
+        self.goal_evidence *= factor
+
+    def learn(self, outcome: Outcome) -> None:
+        """The posterior counts and output lengths of one outcome (not the controller)."""
+        b, arm = outcome.bucket, outcome.arm
+        delta = (outcome.value, 1.0 - outcome.value)
+        self.bucket_evidence[b, arm] += delta
+        self.parent_evidence[outcome.parent, arm] += delta
+        self.goal_evidence[arm] += delta
+        self.output_sum[b, arm] += outcome.output_tokens
+        self.output_count[b, arm] += 1
+        self.goal_output_sum[arm] += outcome.output_tokens
+        self.goal_output_count[arm] += 1
+
+    def fold(self, outcomes: list[Outcome], config: EngineConfig) -> None:
+        """The controller after the outcomes, in decision order."""
+        for outcome in outcomes:
+            self.controller = controller_observe(
+                self.controller,
+                config=config,
+                value=outcome.value,
+                reference_quality=outcome.reference_quality,
+                bucket=outcome.bucket_name or None,
+                chosen_path=ARMS[outcome.arm],
+            )
 
 
 def _buckets(
@@ -86,7 +190,9 @@ def replay(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
-    """Route every row once in a seeded shuffled order; returns the decisions."""
+    """Route every row once in a seeded shuffled order; returns the decisions. With the
+    default options each decision sees every earlier outcome; see the module docstring for
+    the staleness options."""
     count = len(rows)
     order = np.random.default_rng(options.seed).permutation(count)
     # A separate stream for the engine, so the order does not depend on engine draws.
@@ -96,15 +202,7 @@ def replay(
     buckets, parents = _buckets(rows, options.context, order.tolist(), options.length_classes)
     bucket_ids = {b: i for i, b in enumerate(sorted(set(buckets)))}
     parent_ids = {p: i for i, p in enumerate(sorted(set(parents)))}
-    # evidence[level][index, arm, (successes, failures)]
-    bucket_evidence = np.zeros((len(bucket_ids), 2, 2))
-    parent_evidence = np.zeros((len(parent_ids), 2, 2))
-    goal_evidence = np.zeros((2, 2))
-    # Running output-token sums and counts per bucket and arm (and goal-wide).
-    output_sum = np.zeros((len(bucket_ids), 2))
-    output_count = np.zeros((len(bucket_ids), 2))
-    goal_output_sum = np.zeros(2)
-    goal_output_count = np.zeros(2)
+    live = Learned(len(bucket_ids), len(parent_ids))
     prompt_tokens = pricing.prompt_tokens(rows.prompt_chars)
     response_tokens = np.stack(
         [
@@ -118,35 +216,53 @@ def replay(
     factor = decay_factor(
         half_life_seconds=config.half_life_seconds, elapsed_seconds=options.seconds_per_request
     )
-    state = ControllerState()
+    delay, every = options.feedback_delay, options.snapshot_every
+    processes = options.processes
+    # Worker processes start at different moments: their refreshes are spread over the interval.
+    phase = [(process * every) // processes for process in range(processes)]
+    local = [0] * processes  # decisions routed by each process so far
+    snapshots = [live] * processes  # each replaced by a copy before its process's first decision
+    pending: deque[Outcome] = deque()  # outcomes not yet visible, in decision order
+    unfolded: list[Outcome] = []  # visible outcomes the controller has not folded yet
     to_strong = np.zeros(count, dtype=bool)
     reasons: dict[str, int] = {}
     for step, row in enumerate(order.tolist()):
+        # Outcomes are learned when they become visible, so decay applies from then on.
+        while pending and pending[0].step < step - delay:
+            outcome = pending.popleft()
+            live.learn(outcome)
+            unfolded.append(outcome)
+        if unfolded and step % options.controller_fold_every == 0:
+            live.fold(unfolded, config)
+            unfolded.clear()
         if factor < 1.0:
-            bucket_evidence *= factor
-            parent_evidence *= factor
-            goal_evidence *= factor
+            live.decay(factor)
+        process = step % processes
+        if local[process] == 0 or (local[process] + phase[process]) % every == 0:
+            snapshots[process] = live.copy()
+        local[process] += 1
+        seen = snapshots[process]
         b = bucket_ids[buckets[row]]
         p = parent_ids[parents[row]]
-        own = bucket_evidence[b]
+        own = seen.bucket_evidence[b]
         if nested:
             # Two-level backoff through the engine's one level: the "goal-wide" numbers given
             # for a sub-bucket are its subject's, plus the goal's rate lent to the subject.
-            subject = parent_evidence[p]
-            other = np.maximum(goal_evidence - subject, 0.0)
+            subject = seen.parent_evidence[p]
+            other = np.maximum(seen.goal_evidence - subject, 0.0)
             other_total = other.sum(axis=1, keepdims=True)
             lent = np.minimum(other_total, options.subject_backoff_strength) / np.maximum(
                 other_total, 1e-300
             )
             upper = subject + lent * other
         else:
-            upper = goal_evidence
+            upper = seen.goal_evidence
         arms = []
         for arm_index, name in enumerate(ARMS):
-            if output_count[b, arm_index] > 0:
-                expected_out = output_sum[b, arm_index] / output_count[b, arm_index]
-            elif goal_output_count[arm_index] > 0:
-                expected_out = goal_output_sum[arm_index] / goal_output_count[arm_index]
+            if seen.output_count[b, arm_index] > 0:
+                expected_out = seen.output_sum[b, arm_index] / seen.output_count[b, arm_index]
+            elif seen.goal_output_count[arm_index] > 0:
+                expected_out = seen.goal_output_sum[arm_index] / seen.goal_output_count[arm_index]
             else:
                 expected_out = pricing.default_response_tokens
             arms.append(
@@ -163,35 +279,38 @@ def replay(
                     goal_failures=float(upper[arm_index, 1]),
                 )
             )
-        ranking = rank_paths(arms, config=config, rng=rng, state=state, bucket=buckets[row] or None)
+        ranking = rank_paths(
+            arms, config=config, rng=rng, state=seen.controller, bucket=buckets[row] or None
+        )
         chosen = 1 if ranking.order[0] == "strong" else 0
         to_strong[step] = chosen == 1
         reasons[ranking.reason] = reasons.get(ranking.reason, 0) + 1
-        value = float(correct[row, chosen])
-        delta = (value, 1.0 - value)
-        bucket_evidence[b, chosen] += delta
-        parent_evidence[p, chosen] += delta
-        goal_evidence[chosen] += delta
-        observed_out = float(response_tokens[row, chosen])
-        output_sum[b, chosen] += observed_out
-        output_count[b, chosen] += 1
-        goal_output_sum[chosen] += observed_out
-        goal_output_count[chosen] += 1
-        state = controller_observe(
-            state,
-            config=config,
-            value=value,
-            reference_quality=ranking.reference_quality,
-            bucket=buckets[row] or None,
-            chosen_path=ARMS[chosen],
+        pending.append(
+            Outcome(
+                step=step,
+                bucket=b,
+                parent=p,
+                arm=chosen,
+                value=float(correct[row, chosen]),
+                output_tokens=float(response_tokens[row, chosen]),
+                reference_quality=ranking.reference_quality,
+                bucket_name=buckets[row],
+            )
         )
         if progress is not None:
             progress(step + 1, count)
-    return ReplayResult(order=order, to_strong=to_strong, controller=state, reasons=reasons)
+    # Every outcome eventually arrives: the final controller state counts them all.
+    for outcome in pending:
+        live.learn(outcome)
+    live.fold([*unfolded, *pending], config)
+    return ReplayResult(
+        order=order, to_strong=to_strong, controller=live.controller, reasons=reasons
+    )
 
 
 def summarise(rows: RouteBenchRows, result: ReplayResult, options: ReplayOptions) -> dict[str, Any]:
-    """score.py's figures for the replayed decisions (plus the online regret)."""
+    """score.py's figures for the replayed decisions (plus the online regret), and the
+    staleness settings when any differs from immediate feedback."""
     pricing = options.pricing
     order = result.order
     to_strong = result.to_strong
@@ -209,7 +328,7 @@ def summarise(rows: RouteBenchRows, result: ReplayResult, options: ReplayOptions
     best_fixed = "strong" if strong.sum() >= weak.sum() else "weak"
     best_total = max(strong.sum(), weak.sum())
     state = result.controller
-    return {
+    summary = {
         "n": int(len(got)),
         "objective": options.config.objective,
         "context": options.context,
@@ -230,6 +349,10 @@ def summarise(rows: RouteBenchRows, result: ReplayResult, options: ReplayOptions
         "final_tolerance": state.effective_tolerance(options.config),
         "reasons": result.reasons,
     }
+    if options.staleness:
+        # Only when set, so the default summary stays what it always was.
+        summary["staleness"] = options.staleness
+    return summary
 
 
 def progress_bar(stream: Any = sys.stderr) -> Callable[[int, int], None]:

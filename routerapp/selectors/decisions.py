@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from django.db.models import Q, QuerySet
 
-from routerapp.models import Path, RoutingDecision
+from routerapp.models import ApiKey, Path, RoutingDecision
+from routerapp.selectors.goals import goal_list_visible
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,18 @@ class DecisionDetail:
     attempts: list[dict[str, Any]]
     features: list[tuple[str, Any]]
     outcome: dict[str, Any] | None
+
+
+def decision_get_visible(*, request_id: str, api_key: ApiKey | None) -> RoutingDecision | None:
+    """A decision by request id, if its goal is visible to the caller: a call of another goal
+    reads as unknown (no 403 that would confirm it exists, nor name its goal)."""
+    return (
+        RoutingDecision.objects.filter(
+            request_id=request_id, goal__in=goal_list_visible(api_key=api_key)
+        )
+        .select_related("goal")
+        .first()
+    )
 
 
 def decision_get_detail(*, request_id: str) -> DecisionDetail | None:

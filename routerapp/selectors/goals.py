@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,11 +21,25 @@ def goal_get(*, slug: str) -> Goal:
         raise NotFound(f"Unknown goal '{slug}'.", param="model") from None
 
 
+def goal_ids_visible(*, api_key: ApiKey | None) -> list[int] | None:
+    """The one rule for which goals a caller may see: the ids of the goals an API key is
+    restricted to, or None for every goal (a key with an empty goal list, or no key at all: a
+    signed-in user, whose role decides what they may do). Every goal-scoped read and check
+    (API, /v1, reports, outcomes) goes through this function or the two below."""
+    if api_key is None:
+        return None
+    return list(api_key.allowed_goals.values_list("id", flat=True)) or None
+
+
 def goal_list_visible(*, api_key: ApiKey | None = None) -> QuerySet[Goal]:
+    goal_ids = goal_ids_visible(api_key=api_key)
     goals = Goal.objects.all()
-    if api_key is not None and api_key.allowed_goals.exists():
-        goals = goals.filter(id__in=api_key.allowed_goals.values("id"))
-    return goals
+    return goals if goal_ids is None else goals.filter(id__in=goal_ids)
+
+
+def goal_is_visible(*, api_key: ApiKey | None, goal: Goal) -> bool:
+    goal_ids = goal_ids_visible(api_key=api_key)
+    return goal_ids is None or goal.id in goal_ids
 
 
 def path_list_enabled(*, goal: Goal) -> list[Path]:
@@ -52,7 +67,7 @@ def simulator_in_use() -> bool:
 
 @dataclass
 class CatalogOverview:
-    goals: list[dict[str, Any]]
+    goals: Sequence[Mapping[str, Any]]
     providers: list[Provider]
     prices: list[ModelPrice]
 

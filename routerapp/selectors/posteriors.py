@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from django.utils import timezone
@@ -14,27 +15,68 @@ from routerapp.models import GOAL_WIDE, Goal, Path, Posterior
 from routerapp.selectors.goals import path_list_enabled, price_get
 
 Evidence = dict[tuple[int, str], tuple[float, float]]
+# (path id, bucket) -> (successes, failures, updated_at): posterior rows as stored.
+StoredEvidence = Mapping[tuple[int, str], tuple[float, float, datetime]]
 TYPICAL_PROMPT_TOKENS = 500
+
+
+class PathNumbers(Protocol):
+    """What the engine reads of a path: a `Path` row or a cached `PathPlan`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def weight(self) -> float: ...
+    @property
+    def alpha0(self) -> float | None: ...
+    @property
+    def beta0(self) -> float | None: ...
+
+
+P = TypeVar("P", bound=PathNumbers)
+
+
+def evidence_decayed(
+    rows: StoredEvidence,
+    *,
+    half_life_seconds: float | None,
+    buckets: Iterable[str] | None = None,
+    now: datetime | None = None,
+) -> Evidence:
+    """(successes, failures) per (path id, bucket), decayed to `now` by the half-life."""
+    now = now or timezone.now()
+    wanted = None if buckets is None else set(buckets)
+    return {
+        (path_id, bucket): engine.decay(
+            (successes, failures),
+            half_life_seconds=half_life_seconds,
+            elapsed_seconds=max((now - updated_at).total_seconds(), 0.0),
+        )
+        for (path_id, bucket), (successes, failures, updated_at) in rows.items()
+        if wanted is None or bucket in wanted
+    }
 
 
 def evidence_for_goal(*, goal: Goal, buckets: Iterable[str] | None = None) -> Evidence:
     """(successes, failures) per (path id, bucket), decayed to now by the goal's half-life."""
-    now = timezone.now()
     rows = Posterior.objects.filter(goal=goal)
     if buckets is not None:
         rows = rows.filter(bucket__in=set(buckets))
-    return {
-        (row.path_id, row.bucket): engine.decay(
-            (row.successes, row.failures),
-            half_life_seconds=goal.half_life_seconds,
-            elapsed_seconds=max((now - row.updated_at).total_seconds(), 0.0),
+    stored = {
+        (path_id, bucket): (successes, failures, updated_at)
+        for path_id, bucket, successes, failures, updated_at in rows.values_list(
+            "path_id", "bucket", "successes", "failures", "updated_at"
         )
-        for row in rows
     }
+    return evidence_decayed(stored, half_life_seconds=goal.half_life_seconds)
 
 
 def arms_for(
-    *, paths: list[Path], evidence: Evidence, bucket: str, expected_cost: Callable[[Path], float]
+    *,
+    paths: Sequence[P],
+    evidence: Evidence,
+    bucket: str,
+    expected_cost: Callable[[P], float],
 ) -> list[engine.Arm]:
     """Engine arms: the bucket's evidence, with the goal-wide evidence for backoff."""
     arms = []
@@ -55,6 +97,21 @@ def arms_for(
             )
         )
     return arms
+
+
+def arms_usable(arms: list[engine.Arm]) -> tuple[list[engine.Arm], dict[str, str]]:
+    """The arms whose numbers the engine accepts, and for each other path id the reason it is
+    left out: a path saved before its numbers were validated must not take the goal down."""
+    usable: list[engine.Arm] = []
+    refused: dict[str, str] = {}
+    for arm in arms:
+        try:
+            engine.arm_check(arm)
+        except engine.EngineError as error:
+            refused[arm.path_id] = str(error)
+        else:
+            usable.append(arm)
+    return usable, refused
 
 
 @dataclass(frozen=True)
@@ -98,26 +155,38 @@ def posterior_list_for_goal(*, goal: Goal, seed: int = 0) -> list[PosteriorRow]:
     costs = {path.id: typical_cost(path) for path in paths}
     state = engine.ControllerState.from_dict(goal.controller_state)
     rows: list[PosteriorRow] = []
+    by_id = {str(path.id): path for path in paths}
     for bucket in sorted({GOAL_WIDE} | {name for _, name in evidence}):
-        arms = arms_for(
-            paths=paths, evidence=evidence, bucket=bucket, expected_cost=lambda p: costs[p.id]
+        # Paths the engine refuses are left out, as the router leaves them out of its decisions.
+        arms, _ = arms_usable(
+            arms_for(
+                paths=paths, evidence=evidence, bucket=bucket, expected_cost=lambda p: costs[p.id]
+            )
         )
-        config = goal.engine_config()
+        if not arms:
+            continue
         try:
-            shares = engine.allocation_shares(
-                arms,
-                config=config,
-                rng=np.random.default_rng(seed),
-                state=state,
-                bucket=bucket or None,
-            )
-        except engine.InvalidCost:  # no prices: the router itself routes on success
-            config = goal.engine_config(objective="success")
-            shares = engine.allocation_shares(
-                arms, config=config, rng=np.random.default_rng(seed), bucket=bucket or None
-            )
-        parameters = engine.posterior_parameters(arms, config=config)
-        for path, arm in zip(paths, arms, strict=True):
+            config = goal.engine_config()
+            try:
+                shares = engine.allocation_shares(
+                    arms,
+                    config=config,
+                    rng=np.random.default_rng(seed),
+                    state=state,
+                    bucket=bucket or None,
+                )
+            except engine.InvalidCost:  # no prices: the router itself routes on success
+                config = goal.engine_config(objective="success")
+                shares = engine.allocation_shares(
+                    arms, config=config, rng=np.random.default_rng(seed), bucket=bucket or None
+                )
+            parameters = engine.posterior_parameters(arms, config=config)
+        except engine.EngineError:
+            # The goal itself holds numbers the engine refuses (saved before they were
+            # validated); completions answer 409 naming them, this read shows no estimate.
+            continue
+        for arm in arms:
+            path = by_id[arm.path_id]
             alpha, beta = parameters[arm.path_id]
             mean, low, high = engine.posterior_summary(alpha, beta)
             rows.append(

@@ -6,7 +6,7 @@ table, so pages stay fast at millions of decisions.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -86,7 +86,7 @@ class Totals:
     baseline_spend: Decimal = ZERO
     latency_ms_sum: float = 0.0
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: Mapping[str, Any]) -> None:
         self.requests += row["requests"] or 0
         self.failed_requests += row["failed_requests"] or 0
         self.outcomes += row["outcomes"] or 0
@@ -171,7 +171,8 @@ def overview_report(
             requests_series=[0.0] * len(labels),
             savings_series=[0.0] * len(labels),
         )
-    rows = (
+    # Typed as mappings: the stubs know the .values() keys but not the sums annotated after them.
+    rows: Iterable[Mapping[str, Any]] = (
         _rollups(start=start, end=end)
         .annotate(period=Trunc("hour", granularity, tzinfo=UTC))
         .values("goal_id", "period")
@@ -293,7 +294,7 @@ def savings_report(
     goal's baseline path, minus what they cost on the path that answered. `goal_ids` limits
     the report to those goals (an API key restricted to some goals).
     """
-    rows = (
+    rows: Iterable[Mapping[str, Any]] = (  # mappings: see overview_report
         _rollups(start=start, end=end, goal=goal, goal_ids=goal_ids)
         .annotate(period=Trunc("hour", granularity, tzinfo=UTC))
         .values("period", "goal__slug", "path__name", "path__model")
@@ -337,10 +338,16 @@ def savings_report(
 
 
 def regret_report(
-    *, start: datetime, end: datetime, goal: Goal | None = None, granularity: Granularity = "day"
+    *,
+    start: datetime,
+    end: datetime,
+    goal: Goal | None = None,
+    granularity: Granularity = "day",
+    goal_ids: Collection[int] | None = None,
 ) -> dict[str, Any]:
-    """Downgrade regret from shadow comparisons. Shadow traffic is not recorded yet, so this is
-    the zero structure the dashboard and clients can rely on until it is."""
+    """Downgrade regret from shadow comparisons, limited to `goal_ids` like savings_report.
+    Shadow traffic is not recorded yet, so this is the zero structure the dashboard and clients
+    can rely on until it is (and so holds no goal's rows, whatever `goal_ids` says)."""
     return {
         "from": start,
         "to": end,

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from django.db import models, transaction
 
-from routerapp.models import Provider
+from routerapp.models import ApiKey
 from routerapp.services.access import audit
 
 M = TypeVar("M", bound=models.Model)
@@ -19,9 +19,6 @@ M = TypeVar("M", bound=models.Model)
 def _changes(instance: models.Model, data: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for name, value in data.items():
-        if name == "api_key":
-            changes[name] = "(changed)"  # never write a secret into the audit log
-            continue
         old = getattr(instance, name, None)
         old = getattr(old, "pk", old)
         new = getattr(value, "pk", value)
@@ -37,16 +34,25 @@ def _jsonable(value: Any) -> Any:
 
 
 def catalog_save(
-    *, instance: M, data: dict[str, Any], actor: Any = None, ip: str | None = None
+    *,
+    instance: M,
+    data: dict[str, Any],
+    actor: Any = None,
+    actor_key: ApiKey | None = None,
+    ip: str | None = None,
+    notes: dict[str, Any] | None = None,
 ) -> M:
-    """Apply `data` to `instance` (new or existing), validate the whole model, save, audit."""
+    """Apply `data` to `instance` (new or existing), validate the whole model, save, audit.
+
+    `data` holds model fields only (providers' keys go through `providers.provider_save`);
+    `notes` are facts the caller adds to the audit entry. The actor is the signed-in user or
+    the API key that asked."""
+    if "api_key" in data:  # a secret must never reach the audit diff below
+        raise ValueError("provider keys are saved by services.providers.provider_save")
     creating = instance.pk is None
-    changes = _changes(instance, data)
-    api_key = data.pop("api_key", None)
+    changes = {**_changes(instance, data), **(notes or {})}
     for name, value in data.items():
         setattr(instance, name, value)
-    if isinstance(instance, Provider) and api_key is not None:
-        instance.set_api_key(api_key)
     instance.full_clean()
     with transaction.atomic():
         instance.save()
@@ -55,6 +61,7 @@ def catalog_save(
             action=f"{type(instance).__name__.lower()}.{action}",
             obj=instance,
             actor=actor,
+            api_key=actor_key,
             changes=changes,
             ip=ip,
         )

@@ -3,11 +3,13 @@
 The flow is split by what it waits on, so the async view never holds a DB connection while
 an upstream call is in flight:
 
-1. `route_plan` (sync, DB reads): goal, paths, prices, posteriors -> features -> engine ranking.
+1. `route_plan` (computation): the goal and its paths, prices and posteriors from this
+   process's snapshots (selectors/catalog_cache.py: no SQL when warm) -> features -> ranking.
 2. `route_execute` (async, network): call the ranked paths in order with fallback on
    retryable provider errors, skipping providers whose circuit is open.
-3. `decision_record` (sync, one transaction): decision, automatic outcome, posterior update,
-   rollups and the controller state, all or nothing.
+3. `decision_record` (sync, one SQL statement, on the DB pool): decision, automatic outcome,
+   posterior update and rollup, all or nothing, with no goal-wide lock; the quality controller
+   folds the outcome a moment later, off the request path (services/controller.py).
 """
 
 from __future__ import annotations
@@ -15,15 +17,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from routerapp import engine
@@ -36,24 +36,27 @@ from routerapp.expressions import (
     plain_view,
 )
 from routerapp.features import Features, compute_features
-from routerapp.models import GOAL_WIDE, ApiKey, Goal, Outcome, Path, RoutingDecision
+from routerapp.models import GOAL_WIDE, Goal, Outcome, RoutingDecision
 from routerapp.models.goals import RESPONSE_NAMES
 from routerapp.models.traffic import new_request_id
 from routerapp.providers.circuit import CircuitBreaker
-from routerapp.providers.client import (
-    ProviderConfig,
-    ProviderResult,
-    chat,
-    chat_stream,
-)
+from routerapp.providers.client import ProviderResult, chat, chat_stream
 from routerapp.providers.errors import ProviderError
-from routerapp.selectors.goals import path_list_enabled, price_get
-from routerapp.selectors.posteriors import arms_for, evidence_for_goal
-from routerapp.services.learning import posterior_apply_outcome, rollup_add
+from routerapp.selectors.catalog_cache import (
+    ApiKeyRecord,
+    GoalRoute,
+    Learned,
+    PathPlan,
+    learned_aget,
+    learned_get,
+    learned_note_decision,
+)
+from routerapp.selectors.posteriors import arms_for, arms_usable, evidence_decayed
+from routerapp.services.access import api_key_touch
+from routerapp.services.controller import nudge_on_commit
+from routerapp.services.learning import decision_insert
 
 PREVIEW_CHARS = 4000
-# Request fields that steer routerapp itself and are not forwarded upstream.
-ROUTER_FIELDS = {"model", "messages", "goal", "stream", "stream_options", "metadata", "n"}
 
 _rng = np.random.default_rng()
 _rng_lock = threading.Lock()
@@ -61,24 +64,6 @@ breaker = CircuitBreaker(
     failure_threshold=settings.PROVIDER_BREAKER_THRESHOLD,
     cooldown_seconds=settings.PROVIDER_BREAKER_COOLDOWN_SECONDS,
 )
-
-
-@dataclass(frozen=True)
-class PathPlan:
-    id: int
-    name: str
-    model: str
-    provider: ProviderConfig
-    simulated: bool
-    params: dict[str, Any]
-    system_prompt: str
-    price_in: Decimal | None
-    price_out: Decimal | None
-
-    def cost(self, tokens_in: int, tokens_out: int) -> Decimal:
-        if self.price_in is None or self.price_out is None:
-            return Decimal(0)
-        return (self.price_in * tokens_in + self.price_out * tokens_out) / Decimal(1_000_000)
 
 
 @dataclass(frozen=True)
@@ -152,35 +137,7 @@ class ExecutionResult:
 # --------------------------------------------------------------------------- 1. plan
 
 
-def provider_config(path: Path) -> ProviderConfig:
-    provider = path.provider
-    base_url = settings.SIMULATOR_URL if provider.is_simulator else provider.base_url
-    return ProviderConfig(
-        id=provider.id,
-        name=provider.name,
-        base_url=base_url,
-        api_key=provider.resolve_api_key(),
-        timeout_seconds=provider.timeout_seconds,
-        max_retries=provider.max_retries,
-    )
-
-
-def _path_plan(path: Path, *, on: datetime) -> PathPlan:
-    price = price_get(provider_id=path.provider_id, model=path.model, on=on.date())
-    return PathPlan(
-        id=path.id,
-        name=path.name,
-        model=path.model,
-        provider=provider_config(path),
-        simulated=path.provider.is_simulator,
-        params=path.call_params(),
-        system_prompt=path.system_prompt,
-        price_in=price[0] if price else None,
-        price_out=price[1] if price else None,
-    )
-
-
-def bucket_for(goal: Goal, features: Features) -> str:
+def bucket_for(goal: GoalRoute, features: Features) -> str:
     if goal.bucket_by == Goal.BucketBy.COMPLEXITY:
         return features.complexity_bucket()
     if goal.bucket_by == Goal.BucketBy.TASK_TYPE:
@@ -188,19 +145,21 @@ def bucket_for(goal: Goal, features: Features) -> str:
     return GOAL_WIDE
 
 
-def _rank(arms: list[engine.Arm], goal: Goal, bucket: str) -> engine.Ranking:
-    state = engine.ControllerState.from_dict(goal.controller_state)
-    config = goal.engine_config()
+def _rank(
+    arms: list[engine.Arm], goal: GoalRoute, bucket: str, state: engine.ControllerState
+) -> engine.Ranking:
+    if goal.config is None:
+        raise engine.InvalidConfig(goal.config_error)
     with _rng_lock:  # numpy Generators are not thread-safe
         try:
             return engine.rank_paths(
-                arms, config=config, rng=_rng, state=state, bucket=bucket or None
+                arms, config=goal.config, rng=_rng, state=state, bucket=bucket or None
             )
         except engine.InvalidCost:
             # No prices known: cost-aware objectives have nothing to trade; route on success.
             return engine.rank_paths(
                 arms,
-                config=goal.engine_config(objective="success"),
+                config=replace(goal.config, objective="success"),
                 rng=_rng,
                 bucket=bucket or None,
             )
@@ -208,43 +167,62 @@ def _rank(arms: list[engine.Arm], goal: Goal, bucket: str) -> engine.Ranking:
 
 def route_plan(
     *,
-    goal: Goal,
-    api_key: ApiKey | None,
+    goal: GoalRoute,
+    api_key: ApiKeyRecord | None,
     messages: list[dict[str, Any]],
     metadata: dict[str, Any] | None,
     passthrough: dict[str, Any],
+    learned: Learned | None = None,
 ) -> RoutePlan:
-    if goal.status != Goal.Status.ACTIVE:
+    """Features and the engine's ranking over the goal's cached paths; no SQL when `learned`
+    (the goal's posteriors and controller state) is given, as the async callers do."""
+    if not goal.active:
         raise ConfigurationError(f"Goal '{goal.slug}' is paused.")
-    paths = path_list_enabled(goal=goal)
-    if not paths:
+    if not goal.paths:
         raise ConfigurationError(f"Goal '{goal.slug}' has no enabled path.")
-    now = timezone.now()
-    plans = [_path_plan(path, on=now) for path in paths]
     try:
         features = compute_features(
             messages, metadata=metadata, response_format=passthrough.get("response_format")
         )
     except ValueError as error:
         raise InvalidRequest(str(error), param="messages") from error
+    learned = learned or learned_get(goal.id)
     bucket = bucket_for(goal, features)
-    by_id = {plan.id: plan for plan in plans}
-    arms = arms_for(
-        paths=paths,
-        evidence=evidence_for_goal(goal=goal, buckets={bucket, GOAL_WIDE}),
-        bucket=bucket,
-        expected_cost=lambda path: float(
-            by_id[path.id].cost(features.prompt_tokens, path.expected_output_tokens)
-        ),
-    )
-    ranking = _rank(arms, goal, bucket)
-    baseline = None
-    if goal.baseline_path_id is not None:
-        baseline_path = goal.baseline_path
-        baseline = by_id.get(goal.baseline_path_id) or _path_plan(baseline_path, on=now)
-    else:
+    by_id = {plan.id: plan for plan in goal.paths}
+    try:
+        arms, refused = arms_usable(
+            arms_for(
+                paths=goal.paths,
+                evidence=evidence_decayed(
+                    learned.rows,
+                    half_life_seconds=goal.half_life_seconds,
+                    buckets=(bucket, GOAL_WIDE),
+                ),
+                bucket=bucket,
+                expected_cost=lambda path: float(
+                    path.cost(features.prompt_tokens, path.expected_output_tokens)
+                ),
+            )
+        )
+        if not arms:
+            raise ConfigurationError(
+                f"Goal '{goal.slug}' has no path the engine can use: {'; '.join(refused.values())}",
+                refused_paths=refused,
+            )
+        ranking = _rank(arms, goal, bucket, learned.controller_state())
+    except engine.EngineError as error:
+        # Numbers stored before they were validated (or edited in the database) that concern
+        # the goal as a whole: a configuration to fix, not a server failure.
+        raise ConfigurationError(
+            f"Goal '{goal.slug}' cannot route as configured: {error}"
+        ) from error
+    if refused:
+        # A path the engine refuses is left out, not the call; the decision says why.
+        ranking = replace(ranking, details={**ranking.details, "refused_paths": refused})
+    baseline = goal.baseline
+    if baseline is None:
         # No baseline configured: compare with the most expensive path (normally the strongest).
-        priced = [plan for plan in plans if plan.price_out is not None]
+        priced = [plan for plan in goal.paths if plan.price_out is not None]
         if priced:
             baseline = max(priced, key=lambda plan: (plan.price_out, plan.price_in))
     return RoutePlan(
@@ -295,7 +273,7 @@ async def route_execute(plan: RoutePlan, *, stream: bool = False) -> ExecutionRe
             execution.attempts.append(Attempt.failure(path, cooling, 0.0, skipped=True))
             continue
         attempt_started = time.perf_counter()
-        arguments = {
+        arguments: dict[str, Any] = {
             "model": path.model,
             "messages": upstream_messages(path, plan.messages),
             "params": {**path.params, **plan.passthrough},
@@ -382,7 +360,8 @@ def _reason(plan: RoutePlan, execution: ExecutionResult) -> str:
 def decision_record(
     *, plan: RoutePlan, execution: ExecutionResult
 ) -> tuple[RoutingDecision, float | None]:
-    """Store the decision, its automatic outcome and what the router learns, atomically."""
+    """Store the decision, its automatic outcome and what the router learns, atomically: one
+    statement, no lock but the counter rows it increments (services.learning)."""
     now = timezone.now()
     result, path = execution.result, execution.path
     tokens_in = result.prompt_tokens if result else 0
@@ -392,89 +371,42 @@ def decision_record(
         plan.baseline.cost(tokens_in, tokens_out) if (plan.baseline and path) else Decimal(0)
     )
     value, note = success_when_check(plan.success_when, result.response) if result else (None, "")
-    with transaction.atomic():
-        decision = RoutingDecision.objects.create(
-            request_id=plan.request_id,
-            goal_id=plan.goal_id,
-            path_id=path.id if path else None,
-            bucket=plan.bucket,
-            reason=_reason(plan, execution),
-            objective=plan.ranking.objective,
-            ranking=[int(path_id) for path_id in plan.ranking.order],
-            samples=plan.ranking.samples,
-            explanation={
-                **plan.ranking.details,
-                "reference_quality": plan.ranking.reference_quality,
-                "engine_reason": plan.ranking.reason,
-            },
-            features=plan.features.as_names(),
-            attempts=[attempt.as_dict() for attempt in execution.attempts],
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost=cost,
-            baseline_cost=baseline_cost,
-            latency_ms=execution.latency_ms,
-            status=RoutingDecision.Status.OK if path else RoutingDecision.Status.FAILED,
-            prompt_preview=_prompt_preview(plan.messages),
-            response_text=_response_text(result.response) if result else "",
-            api_key_id=plan.api_key_id,
-            created_at=now,
-        )
-        rollup_path = path.id if path else int(plan.ranking.order[0])
-        rollup_add(
-            goal_id=plan.goal_id,
-            path_id=rollup_path,
-            at=now,
-            requests=1,
-            failed=0 if path else 1,
-            spend=cost,
-            baseline=baseline_cost,
-            latency_ms=execution.latency_ms,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-        )
-        if value is not None and path is not None:
-            Outcome.objects.create(
-                decision=decision,
-                value=value,
-                source=Outcome.Source.SUCCESS_WHEN,
-                note=note,
-                reported_at=now,
-            )
-            learn_from_outcome(decision=decision, value=value, previous=None)
+    decision = RoutingDecision(
+        request_id=plan.request_id,
+        goal_id=plan.goal_id,
+        path_id=path.id if path else None,
+        bucket=plan.bucket,
+        reason=_reason(plan, execution),
+        objective=plan.ranking.objective,
+        ranking=[int(path_id) for path_id in plan.ranking.order],
+        samples=plan.ranking.samples,
+        explanation={
+            **plan.ranking.details,
+            "reference_quality": plan.ranking.reference_quality,
+            "engine_reason": plan.ranking.reason,
+        },
+        features=plan.features.as_names(),
+        attempts=[attempt.as_dict() for attempt in execution.attempts],
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=cost,
+        baseline_cost=baseline_cost,
+        latency_ms=execution.latency_ms,
+        status=RoutingDecision.Status.OK if path else RoutingDecision.Status.FAILED,
+        prompt_preview=_prompt_preview(plan.messages),
+        response_text=_response_text(result.response) if result else "",
+        api_key_id=plan.api_key_id,
+        created_at=now,
+    )
+    observed = decision_insert(
+        decision,
+        outcome=value if path is not None else None,
+        source=Outcome.Source.SUCCESS_WHEN,
+        note=note,
+    )
+    if observed:
+        nudge_on_commit(plan.goal_id)
     return decision, value
-
-
-def learn_from_outcome(*, decision: RoutingDecision, value: float, previous: float | None) -> None:
-    """Move the posteriors (and, for a first outcome, the controller) by an outcome or its change.
-    Must run inside the caller's transaction."""
-    goal = Goal.objects.select_for_update().get(id=decision.goal_id)
-    d_successes, d_failures = engine.outcome_delta(value, previous)
-    posterior_apply_outcome(
-        goal=goal,
-        path_id=decision.path_id,
-        bucket=decision.bucket,
-        d_successes=d_successes,
-        d_failures=d_failures,
-    )
-    rollup_add(
-        goal_id=goal.id,
-        path_id=decision.path_id,
-        at=decision.created_at,
-        outcomes=1 if previous is None else 0,
-        success=value - (previous or 0.0),
-    )
-    reference = decision.explanation.get("reference_quality")
-    if previous is None and reference is not None:
-        state = engine.controller_observe(
-            engine.ControllerState.from_dict(goal.controller_state),
-            config=goal.engine_config(),
-            value=value,
-            reference_quality=float(reference),
-            bucket=decision.bucket or None,
-            chosen_path=str(decision.path_id),
-        )
-        Goal.objects.filter(id=goal.id).update(controller_state=state.to_dict())
 
 
 def upstream_failure(decision: RoutingDecision) -> UpstreamFailed:
@@ -485,17 +417,49 @@ def upstream_failure(decision: RoutingDecision) -> UpstreamFailed:
     )
 
 
+def completion_record(
+    *, plan: RoutePlan, execution: ExecutionResult
+) -> tuple[RoutingDecision, float | None]:
+    """The call's one database unit, after its upstream call: `decision_record`, and the key's
+    last use (written at most once a minute per key and process)."""
+    recorded = decision_record(plan=plan, execution=execution)
+    learned_note_decision(plan.goal_id)
+    if plan.api_key_id is not None:
+        api_key_touch(key_id=plan.api_key_id)
+    return recorded
+
+
+async def route_plan_async(
+    *,
+    goal: GoalRoute,
+    api_key: ApiKeyRecord | None,
+    messages: list[dict[str, Any]],
+    metadata: dict[str, Any] | None,
+    passthrough: dict[str, Any],
+) -> RoutePlan:
+    """`route_plan` on the event loop: the learned state comes from this process's snapshot
+    (read on the DB pool only when it is missing or too old), the rest is computation."""
+    return route_plan(
+        goal=goal,
+        api_key=api_key,
+        messages=messages,
+        metadata=metadata,
+        passthrough=passthrough,
+        learned=await learned_aget(goal.id),
+    )
+
+
 async def completion_create(
     *,
-    goal: Goal,
-    api_key: ApiKey | None,
+    goal: GoalRoute,
+    api_key: ApiKeyRecord | None,
     messages: list[dict[str, Any]],
     metadata: dict[str, Any] | None = None,
     passthrough: dict[str, Any] | None = None,
 ) -> tuple[RoutePlan, ExecutionResult, RoutingDecision]:
-    """Plan, call upstream, record; raises UpstreamFailed (once recorded) if every path fails."""
-    plan = await run_db(
-        route_plan,
+    """Plan, call upstream, record; raises UpstreamFailed (once recorded) if every path fails.
+    With warm caches the only SQL is the record, after the upstream call."""
+    plan = await route_plan_async(
         goal=goal,
         api_key=api_key,
         messages=messages,
@@ -503,7 +467,7 @@ async def completion_create(
         passthrough=passthrough or {},
     )
     execution = await route_execute(plan)
-    decision, _ = await run_db(decision_record, plan=plan, execution=execution)
+    decision, _ = await run_db(completion_record, plan=plan, execution=execution)
     if execution.result is None or execution.path is None:
         raise upstream_failure(decision)
     return plan, execution, decision

@@ -9,17 +9,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from routerapp.dbwork import run_db
-from routerapp.models import ApiKey, Goal
 from routerapp.providers.client import ProviderResult, estimate_prompt_tokens, estimate_tokens
 from routerapp.providers.errors import ProviderError
+from routerapp.selectors.catalog_cache import ApiKeyRecord, GoalRoute
 from routerapp.services.routing import (
     Attempt,
     ExecutionResult,
     PathPlan,
     RoutePlan,
-    decision_record,
+    completion_record,
     route_execute,
-    route_plan,
+    route_plan_async,
     router_facts,
     upstream_failure,
 )
@@ -71,8 +71,8 @@ def _sse(payload: dict[str, Any] | str) -> bytes:
 
 async def completion_stream(
     *,
-    goal: Goal,
-    api_key: ApiKey | None,
+    goal: GoalRoute,
+    api_key: ApiKeyRecord | None,
     messages: list[dict[str, Any]],
     metadata: dict[str, Any] | None = None,
     passthrough: dict[str, Any] | None = None,
@@ -80,8 +80,7 @@ async def completion_stream(
     """Like `completion_create`, streamed: returns the plan, the answering path and an iterator
     of server-sent events. The decision is recorded when the stream ends (also when the client
     goes away early); the last event before `[DONE]` carries usage and the `router` object."""
-    plan = await run_db(
-        route_plan,
+    plan = await route_plan_async(
         goal=goal,
         api_key=api_key,
         messages=messages,
@@ -90,7 +89,7 @@ async def completion_stream(
     )
     execution = await route_execute(plan, stream=True)
     if execution.chunks is None or execution.path is None or execution.first_chunk is None:
-        decision, _ = await run_db(decision_record, plan=plan, execution=execution)
+        decision, _ = await run_db(completion_record, plan=plan, execution=execution)
         raise upstream_failure(decision)
     return plan, execution.path, _stream_events(plan, execution)
 
@@ -121,9 +120,9 @@ async def _stream_events(plan: RoutePlan, execution: ExecutionResult) -> AsyncIt
         execution.result = assemble_stream(collected, plan)
         if not finished:
             # The client left or upstream broke: still record what was answered and paid for.
-            await run_db(decision_record, plan=plan, execution=execution)
+            await run_db(completion_record, plan=plan, execution=execution)
     if finished:
-        decision, _ = await run_db(decision_record, plan=plan, execution=execution)
+        decision, _ = await run_db(completion_record, plan=plan, execution=execution)
         last = dict(
             usage_chunk
             or {

@@ -108,12 +108,14 @@ def test_key_without_outcomes_scope_is_403(decision: RoutingDecision) -> None:
     assert not Outcome.objects.exists()
 
 
-def test_key_restricted_to_another_goal_is_403(decision: RoutingDecision) -> None:
+def test_key_restricted_to_another_goal_finds_no_such_call(decision: RoutingDecision) -> None:
+    # 404, as for an unknown id: a 403 would confirm the call exists and name its goal.
     other = make_goal(slug="other")
     response = api(goals=(other,)).post(
         "/api/v1/outcomes", {"request_id": decision.request_id, "outcome": "success"}, format="json"
     )
-    assert response.status_code == 403
+    assert response.status_code == 404
+    assert decision.goal.slug not in response.content.decode()
     assert not Outcome.objects.exists()
 
 

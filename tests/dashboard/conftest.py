@@ -12,8 +12,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from routerapp.models import Outcome, Path, RoutingDecision
-from routerapp.services.learning import posterior_apply_outcome, rollup_add
+from routerapp.models import Path, RoutingDecision
+from tests.builders import make_decision
 
 
 def csrf_post(client: Client, url: str, data: dict[str, Any] | None = None, **extra: Any) -> Any:
@@ -48,10 +48,10 @@ def record_decision(
     latency_ms: float = 120.0,
 ) -> RoutingDecision:
     """A decision as routing stores it: row, outcome, posterior and rollups."""
-    at = at or timezone.now()
-    decision = RoutingDecision.objects.create(
+    return make_decision(
         goal=path.goal,
         path=path,
+        outcome=value,
         reason=reason,
         objective="cost_at_quality",
         ranking=[path.id],
@@ -75,28 +75,8 @@ def record_decision(
         latency_ms=latency_ms,
         prompt_preview=prompt,
         response_text=response,
-        created_at=at,
+        created_at=at or timezone.now(),
     )
-    rollup_add(
-        goal_id=path.goal_id,
-        path_id=path.id,
-        at=at,
-        requests=1,
-        spend=Decimal(cost),
-        baseline=Decimal(baseline_cost),
-        latency_ms=latency_ms,
-        tokens_in=100,
-        tokens_out=10,
-    )
-    if value is not None:
-        Outcome.objects.create(
-            decision=decision, value=value, source=Outcome.Source.SUCCESS_WHEN, reported_at=at
-        )
-        posterior_apply_outcome(
-            goal=path.goal, path_id=path.id, bucket="", d_successes=value, d_failures=1 - value
-        )
-        rollup_add(goal_id=path.goal_id, path_id=path.id, at=at, outcomes=1, success=value)
-    return decision
 
 
 @pytest.fixture

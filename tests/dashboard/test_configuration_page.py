@@ -121,8 +121,8 @@ def test_operator_adds_and_edits_a_path(operator, client_for) -> None:
     assert (path.weight, path.alpha0, path.beta0) == (5.0, 3.0, 1.0)
 
 
-def test_provider_api_key_is_write_only(operator, client_for) -> None:
-    client = client_for(operator)
+def test_provider_api_key_is_write_only(admin_user, client_for) -> None:
+    client = client_for(admin_user)
     data = {
         "name": "openai",
         "kind": "openai",
@@ -157,10 +157,10 @@ def test_provider_api_key_is_write_only(operator, client_for) -> None:
     )
 
 
-def test_operator_adds_a_price(operator, client_for) -> None:
+def test_admin_adds_a_price(admin_user, client_for) -> None:
     provider = make_provider()
     response = csrf_post(
-        client_for(operator),
+        client_for(admin_user),
         reverse("dashboard:price-create"),
         {
             "provider": provider.pk,
@@ -172,5 +172,5 @@ def test_operator_adds_a_price(operator, client_for) -> None:
     )
     assert response.status_code == 302
     assert ModelPrice.objects.get(model="gpt-4o-mini").output_per_million == Decimal("0.6")
-    body = client_for(operator).get(reverse("dashboard:configuration")).content.decode()
+    body = client_for(admin_user).get(reverse("dashboard:configuration")).content.decode()
     assert "$0.60" in body

@@ -102,7 +102,7 @@ def test_all_zero_prices_are_rejected_under_a_cost_aware_objective() -> None:
     arms = [Arm(path_id="a"), Arm(path_id="b")]
     for objective in ("cost_at_quality", "utility"):
         with pytest.raises(InvalidCost, match="every expected cost is zero"):
-            rank(arms, EngineConfig(objective=objective))  # type: ignore[arg-type]
+            rank(arms, EngineConfig(objective=objective))
     rank(arms, SUCCESS)  # success does not need prices
 
 

@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
         "routerapp.engine, routerapp.replay",
         "routerapp.expressions, routerapp.features",
         "routerapp.providers.client, routerapp.providers.simulator, routerapp.demo_data",
+        "routerapp.providers.redaction, routerapp.providers.addresses",
+        "routerapp.api.completion_request, routerapp.errors",
     ],
 )
 def test_pure_modules_import_without_django_drf_or_celery(modules: str) -> None:

@@ -69,7 +69,7 @@ def run_replay(data: Path, decisions: Path, *extra: str) -> dict[str, float]:
         check=True,
     )
     assert "replay [" in result.stderr  # the progress bar goes to stderr, not stdout
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    return json.loads(result.stdout)
 
 
 def run_score(data: Path, decisions: Path, *extra: str) -> str:
@@ -148,7 +148,7 @@ def run_frontier_study(data: Path, *flags: str) -> dict[str, float]:
         text=True,
         check=True,
     )
-    return json.loads(result.stdout)["mean"]  # type: ignore[no-any-return]
+    return json.loads(result.stdout)["mean"]
 
 
 def test_frontier_study_separates_knowing_from_learning(tmp_path: Path) -> None:

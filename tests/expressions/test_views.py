@@ -53,7 +53,7 @@ def test_views_are_read_only(completion: dict[str, Any]) -> None:
     with pytest.raises(AttributeError):
         view.model = "other"
     with pytest.raises(TypeError):
-        view["model"] = "other"  # type: ignore[index]
+        view["model"] = "other"
     assert completion["model"] == "gpt-4o-mini-2024-07-18"
 
 

@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from routerapp.models import ApiKey, Goal, Outcome, Path, RoutingDecision
 from routerapp.services.access import api_key_authenticate
@@ -28,7 +29,9 @@ def test_seed_demo_creates_goals_paths_and_logins_and_is_idempotent() -> None:
     assert mini.weight == 0.7
     assert all(goal.baseline_path.model == "gpt-4o" for goal in Goal.objects.all())
     for username in ("admin", "operator", "approver", "viewer"):
-        assert authenticate(username=username, password=DEMO_PASSWORD) is not None
+        # A sign-in comes with its request: login throttling counts attempts per address.
+        request = RequestFactory().post("/login/")
+        assert authenticate(request, username=username, password=DEMO_PASSWORD) is not None
 
 
 @pytest.mark.django_db

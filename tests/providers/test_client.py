@@ -50,22 +50,29 @@ def test_params_reach_the_upstream(provider: ProviderConfig, run: Any) -> None:
     assert result.completion_tokens <= 5
 
 
-def test_unknown_params_travel_in_extra_body_and_nones_are_dropped() -> None:
-    arguments = client._split_params(
+def test_params_go_in_the_body_with_extra_body_merged_and_nones_dropped() -> None:
+    body, headers = client.request_body(
+        "gpt-4o",
+        QUESTION,
         {
             "temperature": 0.2,
             "max_tokens": None,
             "top_k": 40,
-            "extra_body": {"repetition_penalty": 1.1},
+            "extra_body": {"repetition_penalty": 1.1, "temperature": 0.3},
+            "extra_headers": {"X-Tenant": "blue"},
             "stream": True,
             "model": "ignored",
-        }
+        },
     )
 
-    assert arguments == {
-        "temperature": 0.2,
-        "extra_body": {"repetition_penalty": 1.1, "top_k": 40},
+    assert body == {
+        "temperature": 0.3,
+        "top_k": 40,
+        "repetition_penalty": 1.1,
+        "model": "gpt-4o",
+        "messages": QUESTION,
     }
+    assert headers == {"X-Tenant": "blue"}
 
 
 def test_unknown_params_do_not_break_the_call(provider: ProviderConfig, run: Any) -> None:

@@ -5,42 +5,23 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from routerapp.models import HourlyRollup, RoutingDecision
-from routerapp.services.learning import rollup_add
 from routerapp.services.outcomes import outcome_report
 from routerapp.services.rollups import rollups_reconcile
-from tests.builders import make_goal
+from tests.builders import make_decision, make_goal
 
 
 def record(goal, path, *, cost: str, baseline: str) -> RoutingDecision:  # noqa: ANN001
-    now = timezone.now()
-    decision = RoutingDecision.objects.create(
+    return make_decision(
         goal=goal,
         path=path,
-        reason="thompson",
-        objective="success",
-        ranking=[path.id],
         cost=Decimal(cost),
         baseline_cost=Decimal(baseline),
         latency_ms=100.0,
         tokens_in=10,
         tokens_out=5,
-        created_at=now,
     )
-    rollup_add(
-        goal_id=goal.id,
-        path_id=path.id,
-        at=now,
-        requests=1,
-        spend=Decimal(cost),
-        baseline=Decimal(baseline),
-        latency_ms=100.0,
-        tokens_in=10,
-        tokens_out=5,
-    )
-    return decision
 
 
 def snapshot() -> list[tuple]:

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
 import openai
 from django.core.management.base import BaseCommand, CommandParser
+from openai.types.chat import ChatCompletionMessageParam
 
 from routerapp import demo_data
 from routerapp.models import ApiKey
@@ -57,7 +58,8 @@ class Command(BaseCommand):
                     try:
                         reply = client.chat.completions.with_raw_response.create(
                             model=f"goal/{prompt.goal}",
-                            messages=prompt.messages,
+                            # Plain user-turn dicts; the SDK's TypedDicts are static only.
+                            messages=cast("list[ChatCompletionMessageParam]", prompt.messages),
                         )
                     except openai.APIError as error:
                         errors += 1
