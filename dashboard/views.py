@@ -41,7 +41,7 @@ from routerapp.expressions import ExpressionError, compile_expression
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider, RoutingDecision
 from routerapp.models.goals import RESPONSE_NAMES
 from routerapp.selectors import reports
-from routerapp.selectors.catalog_cache import catalog_get
+from routerapp.selectors.catalog_cache import catalog_refresh
 from routerapp.selectors.decisions import decision_get_detail, decision_list
 from routerapp.selectors.goals import api_key_list, catalog_overview
 from routerapp.selectors.posteriors import posterior_list_for_goal
@@ -382,7 +382,8 @@ def playground(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             _, execution, decision = async_to_sync(routing.completion_create)(
-                goal=catalog_get().goal(form.cleaned_data["goal"].slug),
+                # Checked now, not within ROUTING_CACHE_SECONDS: an edit just saved applies.
+                goal=catalog_refresh().goal(form.cleaned_data["goal"].slug),
                 api_key=None,
                 messages=[{"role": "user", "content": form.cleaned_data["prompt"]}],
             )

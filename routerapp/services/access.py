@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 
 from routerapp.dbwork import run_db
@@ -170,6 +171,7 @@ def api_key_rate_limit(*, key: ApiKey | ApiKeyRecord) -> int:
 
 
 RATE_WINDOW_KEPT_SECONDS = 90  # a window's count outlives its minute, then goes
+RATE_REDIS_CONNECTIONS = 32  # per process and event loop
 
 
 def _rate_window(key: ApiKey | ApiKeyRecord) -> tuple[str, int, float]:
@@ -226,14 +228,17 @@ def _rate_redis() -> AsyncRedis | None:
         location = config["LOCATION"]
         # Django writes to the first server of the list (RedisCache.get_client(write=True)).
         url = re.split("[;,]", location)[0] if isinstance(location, str) else location[0]
-        client = _rate_redis_clients[loop] = AsyncRedis.from_url(url)
+        # Calls past RATE_REDIS_CONNECTIONS wait their turn for a connection (one short round
+        # trip each) instead of failing, as the default pool does past its size.
+        pool = BlockingConnectionPool.from_url(url, max_connections=RATE_REDIS_CONNECTIONS)
+        client = _rate_redis_clients[loop] = AsyncRedis(connection_pool=pool)
     return client
 
 
 async def api_key_throttle_async(*, key: ApiKey | ApiKeyRecord) -> None:
     """`api_key_throttle` from the event loop: the same count under the same Redis key, in one
-    round trip (INCR, and EXPIRE so the window's count goes after its minute) and without a
-    thread hop; Django's cache takes three round trips (add, exists, incr) in a thread."""
+    round trip (INCR; the window's first call also sets its expiry) and without a thread hop;
+    Django's cache takes three round trips (add, exists, incr) in a thread."""
     limit = api_key_rate_limit(key=key)
     if not limit:
         return
@@ -243,11 +248,10 @@ async def api_key_throttle_async(*, key: ApiKey | ApiKeyRecord) -> None:
         return
     cache_key, window, now = _rate_window(key)
     stored_as = cache.make_and_validate_key(cache_key)
-    async with client.pipeline(transaction=False) as pipeline:
-        pipeline.incr(stored_as)
-        pipeline.expire(stored_as, RATE_WINDOW_KEPT_SECONDS)
-        count, _ = await pipeline.execute()
-    _rate_check(limit, int(count), window, now)
+    count = int(await client.incr(stored_as))
+    if count == 1:
+        await client.expire(stored_as, RATE_WINDOW_KEPT_SECONDS)
+    _rate_check(limit, count, window, now)
 
 
 TOUCH_EVERY_SECONDS = 60
