@@ -14,6 +14,7 @@ class ApiKey(models.Model):
         COMPLETIONS = "completions", "Completions"
         OUTCOMES = "outcomes", "Outcomes"
         READ = "read", "Read"
+        CONFIG = "config", "Configuration (propose, approve as the user's role allows)"
         ADMIN = "admin", "Admin"
 
     name = models.CharField(max_length=100)
@@ -22,6 +23,7 @@ class ApiKey(models.Model):
     scopes = models.JSONField(default=list)
     allowed_goals = models.ManyToManyField("routerapp.Goal", blank=True, related_name="+")
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # The user the key acts for: its rights are its scopes intersected with this user's role.
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import cast
 
 from django.core.exceptions import ValidationError
@@ -39,6 +40,12 @@ def validate_success_when(source: str) -> None:
 
 
 class Goal(models.Model):
+    class JudgeMode(models.TextChoices):
+        LLM = "llm", "LLM judge"
+        SUCCESS_WHEN = "success_when", "success_when on both answers"
+        EXACT = "exact", "Exact match"
+        NORMALIZED = "normalized", "Normalised match (case, spaces, punctuation)"
+
     class Objective(models.TextChoices):
         SUCCESS = "success", "Highest success"
         COST_AT_QUALITY = "cost_at_quality", "Cheapest at quality target"
@@ -65,7 +72,6 @@ class Goal(models.Model):
         "half_life_seconds",
         "bucket_by",
         "shadow_rate",
-        "cascade",
         "status",
         "baseline_path",
     )
@@ -100,10 +106,50 @@ class Goal(models.Model):
         help_text="Evidence older than this counts half; empty = never forget.",
     )
     bucket_by = models.CharField(max_length=16, choices=BucketBy.choices, default=BucketBy.NONE)
+    # Rules: an ordered list of {"name", "condition", "action", "paths", "bucket"} (rules.py
+    # validates it); versioned with the goal through change requests.
+    rules = models.JSONField(default=list, blank=True)
+    # Optional classifier step: a cheap model labels each request simple | complex before the
+    # rules run (`classifier_label`). Off while `classifier_path` is empty.
+    classifier_path = models.ForeignKey(
+        "routerapp.Path", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    classifier_prompt = models.TextField(blank=True)
+    classifier_timeout_seconds = models.FloatField(
+        default=2.0, validators=[MinValueValidator(0.1), MaxValueValidator(30.0)]
+    )
+    # Shadow traffic: this share of the calls not served by the baseline path is also sent to
+    # the baseline in the background and judged.
     shadow_rate = models.FloatField(
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
-    cascade = models.BooleanField(default=False)
+    shadow_budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        default=Decimal("10"),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Monthly cap on shadow + judge spend (USD).",
+    )
+    judge_mode = models.CharField(max_length=16, choices=JudgeMode.choices, default=JudgeMode.LLM)
+    judge_provider = models.ForeignKey(
+        "routerapp.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    judge_model = models.CharField(max_length=200, blank=True)
+    judge_rubric = models.TextField(blank=True)
+    judge_max_tokens = models.PositiveIntegerField(
+        default=2048, validators=[MinValueValidator(16), MaxValueValidator(65536)]
+    )
+    learn_from_shadows = models.BooleanField(default=True)
+    regret_threshold = models.FloatField(
+        default=0.03, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    regret_window = models.PositiveIntegerField(
+        default=200, validators=[MinValueValidator(10), MaxValueValidator(100_000)]
+    )
+    alert_webhook_url = models.URLField(max_length=500, blank=True)
+    # Learned state of the regret alert (services write it with update_fields, never a form):
+    # {"active": bool, "since": iso, "rate": r, "low": l, "high": h, "judged": n, ...}.
+    regret_alert = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     baseline_path = models.ForeignKey(
         "routerapp.Path", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -38,9 +38,17 @@ class ControllerObservation(models.Model):
     goal = models.ForeignKey(
         "routerapp.Goal", on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    decision = models.OneToOneField(
-        "routerapp.RoutingDecision", on_delete=models.CASCADE, related_name="+"
+
+    class Kind(models.TextChoices):
+        OUTCOME = "outcome", "The served path's first outcome"
+        # A judged shadow: the baseline path's success on a random sample of calls, an
+        # unbiased estimate of the reference quality (services/shadows.py).
+        REFERENCE = "reference", "The baseline's success measured by a shadow"
+
+    decision = models.ForeignKey(
+        "routerapp.RoutingDecision", on_delete=models.CASCADE, related_name="+", db_index=False
     )
+    kind = models.CharField(max_length=10, choices=Kind.choices, db_default=Kind.OUTCOME)
     path = models.ForeignKey("routerapp.Path", on_delete=models.CASCADE, related_name="+")
     bucket = models.CharField(max_length=100, blank=True)
     value = models.FloatField()  # the first outcome; later changes move posteriors only
@@ -50,6 +58,9 @@ class ControllerObservation(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["goal", "xid"])]
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "kind"], name="one_observation_per_kind")
+        ]
 
     def __str__(self) -> str:
         return f"{self.decision_id}: {self.value} vs {self.reference_quality:.3f}"

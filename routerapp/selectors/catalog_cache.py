@@ -100,6 +100,15 @@ class GoalRoute:
     paths: tuple[PathPlan, ...]  # enabled, on an enabled provider, by id
     baseline: PathPlan | None  # the configured baseline path, enabled or not
     created_at: datetime
+    version: int = 1  # the goal's configuration version (bumped by approved change requests)
+    # Rules: the goal's rule set compiled once per catalog build (routerapp.rules).
+    rules: tuple[Any, ...] = ()
+    # Classifier step: off when `classifier` is None.
+    classifier: PathPlan | None = None
+    classifier_prompt: str = ""
+    classifier_timeout_seconds: float = 2.0
+    # Shadow traffic (services/shadows.py).
+    shadow_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,11 @@ def _goal_route(goal: Goal, paths: list[PathPlan], every_path: dict[int, PathPla
         paths=tuple(paths),
         baseline=every_path.get(goal.baseline_path_id) if goal.baseline_path_id else None,
         created_at=goal.created_at,
+        version=goal.version,
+        classifier=every_path.get(goal.classifier_path_id) if goal.classifier_path_id else None,
+        classifier_prompt=goal.classifier_prompt,
+        classifier_timeout_seconds=goal.classifier_timeout_seconds,
+        shadow_rate=goal.shadow_rate,
     )
 
 
