@@ -378,10 +378,15 @@ def figures(
     engine replay on the same rows and seed for comparison."""
     options = settings.replay_options(pricing)
     result = ReplayResult(
-        order=order, to_strong=run.to_strong, controller=ControllerState(), reasons=run.reasons
+        order=order,
+        to_strong=run.to_strong,
+        controller=ControllerState(),
+        reasons=run.reasons,
+        shadowed=np.zeros_like(run.to_strong),
     )
     summary = summarise(rows, result, options)
     summary["final_tolerance"] = None
+    summary["reference_total"] = None
     lag = np.asarray(run.lag_calls or [0])
     summary["http"] = {
         "prior_strength": settings.prior_strength,

@@ -335,3 +335,135 @@ def cost_per_1k_figure(rows: Sequence[Row]) -> Figure:
             yaxis={"automargin": True},
         ),
     }
+
+
+def _rgba(color: str, alpha: float) -> str:
+    """'#rrggbb' as 'rgba(r,g,b,alpha)' (a band in its line's colour)."""
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def regret_rate_figure(rows: Sequence[Row], *, thresholds: Mapping[str, float]) -> Figure:
+    """Downgrade-regret rate per goal per period with its 95% Wilson interval as a band, and
+    each goal's alert threshold as a dashed line in the goal's colour; rows: period, goal,
+    judged, regret_rate, low, high. Periods without a judged comparison are gaps."""
+    by_goal: dict[str, list[Row]] = {}
+    for row in rows:
+        if row.get("regret_rate") is not None:
+            by_goal.setdefault(str(row["goal"]), []).append(row)
+    goals = sorted(set(by_goal) | set(thresholds))
+    data: list[dict[str, Any]] = []
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for index, goal in enumerate(goals):
+        color = color_for(index)
+        points = sorted(by_goal.get(goal, []), key=lambda r: str(r["period"]))
+        if points:
+            x = [str(p["period"]) for p in points]
+            highs = [round(float(p["high"]), 4) for p in points]
+            lows = [round(float(p["low"]), 4) for p in points]
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": f"{goal} 95% interval",
+                    "x": x + x[::-1],
+                    "y": highs + lows[::-1],
+                    "fill": "toself",
+                    "fillcolor": _rgba(color, 0.15),
+                    "line": {"width": 0, "color": color},
+                    "hoverinfo": "skip",
+                    "showlegend": False,
+                }
+            )
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": goal,
+                    "x": x,
+                    "y": [round(float(p["regret_rate"]), 4) for p in points],
+                    "customdata": [
+                        [low, high, int(p["judged"])]
+                        for low, high, p in zip(lows, highs, points, strict=True)
+                    ],
+                    "line": {"color": color},
+                    "hovertemplate": f"{goal} %{{y:.1%}} (95% %{{customdata[0]:.1%}}–"
+                    "%{customdata[1]:.1%}, %{customdata[2]} judged)<extra></extra>",
+                }
+            )
+        if goal in thresholds:
+            threshold = float(thresholds[goal])
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "yref": "y",
+                    "y0": threshold,
+                    "y1": threshold,
+                    "line": {"color": color, "dash": "dash", "width": 1.5},
+                }
+            )
+            annotations.append(
+                {
+                    "xref": "paper",
+                    "x": 1,
+                    "xanchor": "right",
+                    "yref": "y",
+                    "y": threshold,
+                    "yanchor": "bottom",
+                    "text": f"{goal} threshold {threshold:.1%}",
+                    "showarrow": False,
+                    "font": {"size": 11, "color": color},
+                }
+            )
+    highest = max(
+        [float(row["high"]) for points in by_goal.values() for row in points]
+        + [float(t) for t in thresholds.values()]
+        + [0.05]
+    )
+    return {
+        "data": data,
+        "layout": _layout(
+            title="Downgrade-regret rate (95% interval) and alert threshold",
+            xaxis=_time_axis([str(row["period"]) for row in rows]),
+            yaxis={"tickformat": ".0%", "range": [0, min(1.0, highest * 1.15)]},
+            shapes=shapes,
+            annotations=annotations,
+        ),
+    }
+
+
+FUNNEL_COLORS = {
+    "judged": "#16a34a",
+    "unjudgeable": "#ca8a04",
+    "shadow_failed": "#dc2626",
+    "over_budget": "#9333ea",
+    "dropped": "#4b5563",
+    "pending": "#2563eb",
+}
+
+
+def regret_funnel_figure(funnel: Mapping[str, int]) -> Figure:
+    """Where every sampled call ended: one horizontal bar per funnel state."""
+    states = [state for state in FUNNEL_COLORS if state in funnel]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "x": [int(funnel[state]) for state in states],
+                "y": [state.replace("_", " ") for state in states],
+                "marker": {"color": [FUNNEL_COLORS[state] for state in states]},
+                "hovertemplate": "%{y}: %{x}<extra></extra>",
+            }
+        ],
+        "layout": _layout(
+            title="Sampled calls by funnel state",
+            height=260,
+            xaxis={"rangemode": "tozero"},
+            yaxis={"automargin": True, "autorange": "reversed"},
+        ),
+    }

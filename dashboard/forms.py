@@ -10,8 +10,17 @@ from django import forms
 from django.urls import reverse
 from django.utils import timezone
 
-from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider, RoutingDecision
+from routerapp.models import (
+    ApiKey,
+    ChangeRequest,
+    Goal,
+    ModelPrice,
+    Path,
+    Provider,
+    RoutingDecision,
+)
 from routerapp.models.catalog import api_key_env_rule
+from routerapp.selectors.audit import AuditFilters
 from routerapp.selectors.decisions import DecisionCursor, DecisionFilters
 from routerapp.selectors.reports import Granularity
 
@@ -112,12 +121,59 @@ class DecisionFilterForm(forms.Form):
         return older, newer
 
 
+REASON_HELP = (
+    "Why this change? Required when a routing setting changes: those changes become a change "
+    "request that another person approves."
+)
+
+
+def _reason_field() -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        max_length=5_000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Reason for the change",
+        help_text=REASON_HELP,
+    )
+
+
+GOAL_SHADOW_FIELDS = (
+    "classifier_path",
+    "classifier_prompt",
+    "classifier_timeout_seconds",
+    "shadow_budget_usd",
+    "judge_mode",
+    "judge_provider",
+    "judge_model",
+    "judge_rubric",
+    "judge_max_tokens",
+    "learn_from_shadows",
+    "regret_threshold",
+    "regret_window",
+    "alert_webhook_url",
+)
+
+
 class GoalForm(forms.ModelForm):
+    """Every goal field in one form: the view saves the descriptive ones (slug, description,
+    status) directly and proposes the routing ones (GOVERNED_GOAL_FIELDS) as a change request."""
+
+    reason = _reason_field()
+    alert_webhook_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text="Posted to when the regret alert turns on or off (empty: no webhook).",
+    )
+
     class Meta:
         model = Goal
-        fields = list(Goal.EDITABLE_FIELDS)
+        # The classifier, shadow, judge and regret settings are governed like the rest.
+        fields = [*Goal.EDITABLE_FIELDS, *GOAL_SHADOW_FIELDS]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
+            "classifier_prompt": forms.Textarea(attrs={"rows": 2}),
+            "judge_rubric": forms.Textarea(attrs={"rows": 2}),
             "success_when": forms.Textarea(
                 attrs={"rows": 3, "spellcheck": "false", "class": "code"}
             ),
@@ -134,10 +190,14 @@ class GoalForm(forms.ModelForm):
             }
         )
         if self.instance.pk is None:
-            del self.fields["baseline_path"]  # a new goal has no paths yet
+            # A new goal has no paths yet (baseline, classifier, judge need them); it starts
+            # with the defaults and is created directly (version 1).
+            for name in ("baseline_path", "reason", *GOAL_SHADOW_FIELDS):
+                del self.fields[name]
         else:
-            baseline = cast(forms.ModelChoiceField, self.fields["baseline_path"])  # a ForeignKey
-            baseline.queryset = Path.objects.filter(goal=self.instance)
+            for name in ("baseline_path", "classifier_path"):
+                choice = cast(forms.ModelChoiceField, self.fields[name])  # a ForeignKey
+                choice.queryset = Path.objects.filter(goal=self.instance)
 
 
 class JsonObjectField(forms.Field):
@@ -162,6 +222,10 @@ class JsonObjectField(forms.Field):
 
 
 class PathForm(forms.ModelForm):
+    """Every path field: weight, priors and enabled (GOVERNED_PATH_FIELDS) of an existing path
+    are proposed as a change request; the call settings save directly."""
+
+    reason = _reason_field()
     extra_params = JsonObjectField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -172,6 +236,11 @@ class PathForm(forms.ModelForm):
         model = Path
         fields = list(Path.EDITABLE_FIELDS)
         widgets = {"system_prompt": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            del self.fields["reason"]  # a new path is added directly
 
 
 class ProviderForm(forms.ModelForm):
@@ -265,3 +334,137 @@ class ApiKeyForm(forms.Form):
         help_text="None ticked = every goal.",
     )
     rate_limit_per_minute = forms.IntegerField(required=False, min_value=1)
+
+
+# --------------------------------------------------------------------------- governance
+
+
+class AuditFilterForm(forms.Form):
+    """?actor=&action=&object_type=&goal=&from=YYYY-MM-DD&to=YYYY-MM-DD (inclusive)&page="""
+
+    actor = forms.CharField(required=False, max_length=150)
+    action = forms.CharField(required=False, max_length=64)
+    object_type = forms.CharField(required=False, max_length=64)
+    goal = forms.SlugField(required=False)
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        required=False, label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+        data = data.copy() if data is not None else {}
+        for public, name in (("from", "start"), ("to", "end")):
+            if public in data and name not in data:
+                data[name] = data[public]
+        super().__init__(data, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            self.add_error("end", "The end is before the start.")
+        return cleaned
+
+    def filters(self) -> AuditFilters:
+        cleaned = self.cleaned_data if self.is_valid() else {}
+        start, end = cleaned.get("start"), cleaned.get("end")
+        return AuditFilters(
+            actor=cleaned.get("actor") or None,
+            action=cleaned.get("action") or None,
+            object_type=cleaned.get("object_type") or None,
+            goal=cleaned.get("goal") or None,
+            start=datetime.combine(start, time.min, tzinfo=UTC) if start else None,
+            end=datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end else None,
+        )
+
+    def page_number(self) -> int:
+        return (self.cleaned_data.get("page") if self.is_valid() else None) or 1
+
+
+class ChangeRequestFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[("", "any status"), *ChangeRequest.Status.choices], required=False
+    )
+    goal = forms.SlugField(required=False)
+    page = forms.IntegerField(required=False, min_value=1)
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        max_length=10_000, label="Comment", widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class DecisionForm(forms.Form):
+    """Approve / reject / withdraw, with an optional comment."""
+
+    comment = forms.CharField(
+        required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class RollbackForm(forms.Form):
+    version = forms.IntegerField(min_value=1)
+    reason = forms.CharField(required=False, max_length=5_000)
+
+
+class RuleSetForm(forms.Form):
+    """The rule editor: the ordered rule list as JSON (kept in sync by rule_editor.js from the
+    rows on the page) and the reason for the change request."""
+
+    rules = forms.CharField(required=False, max_length=200_000, widget=forms.HiddenInput)
+    reason = forms.CharField(
+        max_length=5_000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Reason for the change",
+        help_text="The rule set is proposed as a change request that another person approves.",
+    )
+
+    def clean_rules(self) -> list[Any]:
+        return _json_list(self.cleaned_data["rules"])
+
+
+class RuleTestForm(forms.Form):
+    """A sample request for the rule editor's test box: the rules being edited, the messages
+    and the metadata as JSON."""
+
+    rules = forms.CharField(required=False, max_length=200_000)
+    messages = forms.CharField(max_length=200_000)
+    metadata = forms.CharField(required=False, max_length=50_000)
+    # The classifier is not called in a test: the label to assume.
+    classifier_label = forms.ChoiceField(
+        choices=[("", "none"), ("simple", "simple"), ("complex", "complex")], required=False
+    )
+
+    def clean_rules(self) -> list[Any]:
+        return _json_list(self.cleaned_data["rules"])
+
+    def clean_messages(self) -> list[Any]:
+        messages = _json_list(self.cleaned_data["messages"])
+        if not messages:
+            raise forms.ValidationError('Give at least one message: [{"role": "user", ...}].')
+        for message in messages:
+            if not isinstance(message, dict) or "role" not in message:
+                raise forms.ValidationError(
+                    'Each message is an object with a "role" and a "content".'
+                )
+        return messages
+
+    def clean_metadata(self) -> dict[str, Any]:
+        return JsonObjectField(required=False).clean(self.cleaned_data["metadata"])
+
+
+def _json_list(text: str) -> list[Any]:
+    if not text.strip():
+        return []
+    try:
+        parsed = json.loads(text)
+    except ValueError as error:
+        raise forms.ValidationError(f"Not valid JSON: {error}") from error
+    if not isinstance(parsed, list):
+        raise forms.ValidationError("Must be a JSON list.")
+    return parsed

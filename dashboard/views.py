@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dashboard import charts
+from dashboard import charts, governance_views
 from dashboard.decorators import role_required
 from dashboard.forms import (
     ApiKeyForm,
@@ -266,10 +266,11 @@ def goal_edit(request: HttpRequest, slug: str) -> HttpResponse:
     goal = get_object_or_404(Goal, slug=slug)
     # The form validates a copy: catalog_save compares against the stored values to audit.
     form = GoalForm(request.POST or None, instance=copy.copy(goal))
-    posted = request.method == "POST" and form.is_valid()
-    if posted and _save(request, form, instance=goal, data=dict(form.cleaned_data)):
-        messages.success(request, f"Goal {goal.slug} saved.")
-        return redirect("dashboard:goal-edit", slug=goal.slug)
+    if request.method == "POST" and form.is_valid():
+        # Descriptive fields save directly; routing fields become a change request.
+        done = governance_views.goal_form_submit(request, form, goal=goal)
+        if done is not None:
+            return done
     return render(
         request,
         "dashboard/goal_form.html",
@@ -308,7 +309,13 @@ def path_create(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         path = Path(goal=goal)
         if _save(request, form, instance=path, data=dict(form.cleaned_data)):
-            messages.success(request, f"Path {path.name} added to {goal.slug}.")
+            note = ""
+            if form.cleaned_data["enabled"] and not path.enabled:
+                note = (
+                    " It was created disabled: enabling a path on a goal that routes is a "
+                    "routing change; propose it from the path's page."
+                )
+            messages.success(request, f"Path {path.name} added to {goal.slug}.{note}")
             return redirect("dashboard:goal-edit", slug=goal.slug)
     return render(request, "dashboard/path_form.html", {"form": form, "goal": goal, "path": None})
 
@@ -318,10 +325,11 @@ def path_create(request: HttpRequest, slug: str) -> HttpResponse:
 def path_edit(request: HttpRequest, pk: int) -> HttpResponse:
     path = get_object_or_404(Path.objects.select_related("goal"), pk=pk)
     form = PathForm(request.POST or None, instance=copy.copy(path))
-    posted = request.method == "POST" and form.is_valid()
-    if posted and _save(request, form, instance=path, data=dict(form.cleaned_data)):
-        messages.success(request, f"Path {path.name} saved.")
-        return redirect("dashboard:goal-edit", slug=path.goal.slug)
+    if request.method == "POST" and form.is_valid():
+        # Call settings save directly; weight, priors and enabled become a change request.
+        done = governance_views.path_form_submit(request, form, path=path)
+        if done is not None:
+            return done
     return render(
         request, "dashboard/path_form.html", {"form": form, "goal": path.goal, "path": path}
     )

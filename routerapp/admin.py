@@ -3,9 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from routerapp import models
+from routerapp.services.catalog import catalog_save
+from routerapp.services.governance import (
+    GOVERNED_GOAL_FIELDS,
+    GOVERNED_PATH_FIELDS,
+    PATH_CALL_FIELDS,
+)
 
 
 @admin.register(models.Provider)
@@ -34,23 +41,66 @@ class ModelPriceAdmin(admin.ModelAdmin):
     ]
 
 
+def _save_changed(request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+    """Save through catalog_save, naming only the fields the form changed: a whole-row save
+    would put back a controller state the router updated since the page was opened."""
+    if not change:
+        obj.save()
+        return
+    stored = type(obj).objects.get(pk=obj.pk)
+    data = {name: form.cleaned_data[name] for name in form.changed_data}
+    catalog_save(instance=stored, data=data, actor=request.user, ip=request.META.get("REMOTE_ADDR"))
+
+
 class PathInline(admin.TabularInline):
+    """Shown, not edited here: paths are added on the pages or the API (created disabled on a
+    live goal) and their routing fields change through change requests."""
+
     model = models.Path
     extra = 0
+    fields = ("name", "provider", "model", *GOVERNED_PATH_FIELDS)
+    readonly_fields = ("name", "provider", "model", *GOVERNED_PATH_FIELDS)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(models.Goal)
 class GoalAdmin(admin.ModelAdmin):
-    list_display = ["slug", "objective", "status", "quality_target", "updated_at"]
-    # Written by the controller's fold only (services/controller.py).
-    readonly_fields = ["controller_state", "controller_cursor"]
+    list_display = ["slug", "objective", "status", "quality_target", "version", "updated_at"]
+    # Governed fields change through change requests only (services/governance.py); the
+    # controller's fields are written by its fold only (services/controller.py).
+    readonly_fields = [
+        *GOVERNED_GOAL_FIELDS,
+        "rules",
+        "version",
+        "regret_alert",
+        "controller_state",
+        "controller_cursor",
+    ]
     inlines = [PathInline]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        _save_changed(request, obj, form, change)
 
 
 @admin.register(models.Path)
 class PathAdmin(admin.ModelAdmin):
     list_display = ["goal", "name", "provider", "model", "weight", "enabled"]
     list_filter = ["goal"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # added on the pages or the API, where a path on a live goal starts disabled
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # An enabled path's call settings are live routing too (services/governance.py).
+        readonly = ["goal", *GOVERNED_PATH_FIELDS]
+        if obj is not None and obj.enabled:
+            readonly += PATH_CALL_FIELDS
+        return readonly
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        _save_changed(request, obj, form, change)
 
 
 @admin.register(models.Posterior)

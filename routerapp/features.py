@@ -3,7 +3,9 @@
 From OpenAI chat messages (string content or a list of parts; only text parts count) and the
 caller's metadata this computes the `Features` that rule conditions see (`prompt_tokens`,
 `message_count`, `task_type`, `complexity`, `has_json_request`, `reasoning_cues`,
-`keywords`, `metadata`) and the complexity bucket.
+`keywords`, `metadata`, `has_tools`, `system_prompt_tokens`) and the complexity bucket.
+`has_tools` says the request offers the model tools (`tools`, or the legacy `functions`);
+`system_prompt_tokens` estimates the tokens of its system (and `developer`) messages.
 
 Bounded for huge inputs: tokens are estimated from the total length (no text is copied to do
 it), while every pattern match runs on a *scan text* of at most SCAN_LIMIT characters, built
@@ -61,8 +63,11 @@ FEATURE_NAMES = frozenset(
         "reasoning_cues",
         "keywords",
         "metadata",
+        "has_tools",
+        "system_prompt_tokens",
     }
 )
+SYSTEM_ROLES = frozenset({"system", "developer"})
 
 _REASONING_CUES = re.compile(
     r"\b(?:step[- ]by[- ]step|why|explain\w*|prove|proof|analy[sz]\w*|compare|comparison"
@@ -107,6 +112,8 @@ class Features:
     keywords: tuple[str, ...]
     # A read-only copy; excluded from hashing because mappings are unhashable.
     metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    has_tools: bool = False
+    system_prompt_tokens: int = 0
 
     def as_names(self) -> dict[str, Any]:
         """The values rule expressions see, as plain JSON-serialisable data (also stored with
@@ -120,6 +127,8 @@ class Features:
             "reasoning_cues": self.reasoning_cues,
             "keywords": list(self.keywords),
             "metadata": dict(self.metadata),
+            "has_tools": self.has_tools,
+            "system_prompt_tokens": self.system_prompt_tokens,
         }
 
     def complexity_bucket(self) -> str:
@@ -136,7 +145,22 @@ def estimate_tokens(text: str) -> int:
     >>> estimate_tokens(""), estimate_tokens("hi"), estimate_tokens("12345678")
     (0, 1, 2)
     """
-    return (len(text) + 3) // 4
+    return estimate_tokens_of_length(len(text))
+
+
+def estimate_tokens_of_length(chars: int) -> int:
+    return (chars + 3) // 4
+
+
+def _has_tools(tools: Any) -> bool:
+    if tools is None:
+        return False
+    if isinstance(tools, str | bytes):
+        raise ValueError("tools must be a list of tool definitions, not a string")
+    try:
+        return len(tools) > 0
+    except TypeError:
+        raise ValueError(f"tools must be a list, got {type(tools).__name__}") from None
 
 
 def compute_features(
@@ -145,12 +169,14 @@ def compute_features(
     metadata: Mapping[str, Any] | None = None,
     response_format: Any = None,
     keywords: Collection[str] = (),
+    tools: Any = None,
 ) -> Features:
     """Features of one chat request; raises ValueError naming the first malformed input.
 
     `task_type` comes from `metadata["task_type"]` when given (lower-cased), else from the
     heuristics of `guess_task_type`. `keywords` lists which of the given keywords occur in the
-    scan text (case-insensitive, whole words), in the order given.
+    scan text (case-insensitive, whole words), in the order given. `tools`: the request's
+    `tools` (or legacy `functions`) value; any non-empty one makes `has_tools` true.
     """
     texts = _message_texts(messages)
     metadata = _checked_metadata(metadata)
@@ -158,6 +184,11 @@ def compute_features(
 
     total_chars = sum(len(text) for text in texts) + max(len(texts) - 1, 0)
     prompt_tokens = (total_chars + 3) // 4
+    system_chars = sum(
+        len(text)
+        for message, text in zip(messages, texts, strict=True)
+        if message.get("role") in SYSTEM_ROLES
+    )
     scan = _scan_text(texts)
 
     cues = len(_REASONING_CUES.findall(scan))
@@ -181,6 +212,8 @@ def compute_features(
         reasoning_cues=cues,
         keywords=_matched_keywords(scan, keyword_list),
         metadata=MappingProxyType(dict(metadata)),
+        has_tools=_has_tools(tools),
+        system_prompt_tokens=estimate_tokens_of_length(system_chars),
     )
 
 

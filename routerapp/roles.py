@@ -12,6 +12,7 @@ ALLOWED = {
     "view": {VIEWER, OPERATOR, APPROVER, ADMIN},
     "operate": {OPERATOR, ADMIN},  # edit goals and paths (on existing providers); playground
     "approve": {APPROVER, ADMIN},
+    "review": {OPERATOR, APPROVER, ADMIN},  # comment on change requests
     "admin": {ADMIN},  # providers and their keys, prices, API keys, users
 }
 

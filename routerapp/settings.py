@@ -252,6 +252,20 @@ PROVIDER_BREAKER_THRESHOLD = env.int("PROVIDER_BREAKER_THRESHOLD", default=5)
 PROVIDER_BREAKER_COOLDOWN_SECONDS = env.float("PROVIDER_BREAKER_COOLDOWN_SECONDS", default=30.0)
 # Per-key rate limit (requests per minute) for keys that set none; 0 = unlimited.
 DEFAULT_RATE_LIMIT_PER_MINUTE = env.int("DEFAULT_RATE_LIMIT_PER_MINUTE", default=600)
+# A change request's projected effect replays this many of the goal's latest decisions.
+PROJECTION_DECISIONS = env.int("PROJECTION_DECISIONS", default=2000)
+# The user that authors suggested change requests (created on demand, inactive: it can neither
+# sign in nor approve anything).
+SUGGESTIONS_USERNAME = env.str("SUGGESTIONS_USERNAME", default="routerapp-suggestions")
+
+# Shadow traffic (services/shadows.py): how long a comparison may stay pending (its message
+# lost) before it counts as dropped.
+SHADOW_PENDING_TIMEOUT_SECONDS = env.int("SHADOW_PENDING_TIMEOUT_SECONDS", default=3600)
+# Regret alert webhook (services/alerts.py): per-attempt timeout and attempts in all; figures
+# of an unchanged alert are re-stored at most this often.
+REGRET_WEBHOOK_TIMEOUT_SECONDS = env.float("REGRET_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+REGRET_WEBHOOK_ATTEMPTS = env.int("REGRET_WEBHOOK_ATTEMPTS", default=3)
+REGRET_ALERT_REFRESH_SECONDS = env.int("REGRET_ALERT_REFRESH_SECONDS", default=60)
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
@@ -281,6 +295,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routerapp.controller_advance_pending",
         "schedule": 2.0,
         "options": {"expires": 2.0},
+    },
+    # Every minute: shadow comparisons stuck pending end `dropped`; regret alerts re-checked
+    # (a judged comparison checks its goal at once; this clears alerts of goals gone quiet).
+    "maintain-shadows": {
+        "task": "routerapp.shadows_maintain",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
+    # Hourly: propose change requests from the evidence per bucket (services/suggestions.py).
+    # Idempotent (one pending suggestion per goal and bucket); a late run is dropped, not queued.
+    "propose-suggestions": {
+        "task": "routerapp.suggestions_propose",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
     },
 }
 

@@ -231,3 +231,38 @@ def test_bad_metadata_and_keywords_raise_value_error() -> None:
         compute_features(user("hi"), keywords="refund")
     with pytest.raises(ValueError, match="keywords must be strings"):
         compute_features(user("hi"), keywords=[1])  # type: ignore[list-item]
+
+
+def test_has_tools_is_true_for_a_request_that_offers_tools() -> None:
+    tool = {"type": "function", "function": {"name": "lookup"}}
+    assert compute_features(user("hi"), tools=[tool]).has_tools is True
+    assert compute_features(user("hi"), tools=[]).has_tools is False
+    assert compute_features(user("hi")).has_tools is False
+    with pytest.raises(ValueError, match="tools must be a list"):
+        compute_features(user("hi"), tools="lookup")
+    with pytest.raises(ValueError, match="tools must be a list"):
+        compute_features(user("hi"), tools=5)
+
+
+def test_system_prompt_tokens_count_system_and_developer_messages_only() -> None:
+    messages = [
+        {"role": "system", "content": "x" * 400},
+        {"role": "developer", "content": [{"type": "text", "text": "y" * 40}]},
+        {"role": "user", "content": "z" * 4000},
+    ]
+    features = compute_features(messages)
+    assert features.system_prompt_tokens == 110  # (400 + 40) / 4
+    assert compute_features(user("hello")).system_prompt_tokens == 0
+
+
+def test_the_new_features_are_names_rules_can_use() -> None:
+    names = compute_features(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+        tools=[{"type": "function", "function": {"name": "f"}}],
+    ).as_names()
+    assert names["has_tools"] is True
+    assert names["system_prompt_tokens"] == 3
+    assert set(names) == FEATURE_NAMES
+    assert compile_expression(
+        "has_tools and system_prompt_tokens < 10", names=FEATURE_NAMES
+    ).evaluate(names)

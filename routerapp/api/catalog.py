@@ -8,7 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
@@ -18,6 +23,7 @@ from rest_framework.views import APIView
 from routerapp.api.permissions import (
     EveryGoalKeyPermission,
     RoleOrScopePermission,
+    request_actor,
     request_api_key,
 )
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Provider
@@ -35,8 +41,9 @@ class GoalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Goal
-        fields = ["id", *Goal.EDITABLE_FIELDS, "version", "created_at", "updated_at"]
-        read_only_fields = ["id", "version", "created_at", "updated_at"]
+        fields = ["id", *Goal.EDITABLE_FIELDS, "version", "rules", "created_at", "updated_at"]
+        # The live rules, shown; they change through change requests (POST /change-requests).
+        read_only_fields = ["id", "version", "rules", "created_at", "updated_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         baseline = attrs.get("baseline_path")
@@ -158,6 +165,22 @@ class CatalogViewSet(
         serializer.instance = self.save_instance(instance, dict(serializer.validated_data))
 
 
+class DirectEditRefusedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+def _governed_update(serializer: type[serializers.BaseSerializer]) -> dict[str, Any]:
+    """The schema of PUT/PATCH on a goal or path: 409 when it would change governed fields."""
+    refused = OpenApiResponse(
+        DirectEditRefusedSerializer,
+        description="Governed fields (routing configuration) change through "
+        "POST /api/v1/change-requests only; nothing was changed.",
+    )
+    operation = extend_schema(responses={200: serializer, 409: refused})
+    return {"update": operation, "partial_update": operation}
+
+
+@extend_schema_view(**_governed_update(GoalSerializer))
 class GoalViewSet(CatalogViewSet):
     model = Goal
     serializer_class = GoalSerializer
@@ -170,7 +193,8 @@ class GoalViewSet(CatalogViewSet):
 @extend_schema_view(
     list=extend_schema(
         parameters=[OpenApiParameter("goal", str, description="only the paths of this goal (slug)")]
-    )
+    ),
+    **_governed_update(PathSerializer),
 )
 class PathViewSet(CatalogViewSet):
     model = Path
@@ -249,6 +273,13 @@ class ApiKeySerializer(serializers.ModelSerializer):
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=ApiKey.Scope.choices), allow_empty=False
     )
+    owner = serializers.CharField(
+        source="created_by.username",
+        read_only=True,
+        allow_null=True,
+        help_text="The user the key acts for: its rights are its scopes within this user's "
+        "role (the creator; null for a key made without one).",
+    )
 
     class Meta:
         model = ApiKey
@@ -259,11 +290,12 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "scopes",
             "allowed_goals",
             "rate_limit_per_minute",
+            "owner",
             "created_at",
             "last_used_at",
             "revoked_at",
         ]
-        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "prefix", "owner", "created_at", "last_used_at", "revoked_at"]
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
@@ -280,7 +312,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     read_role = write_role = "admin"
     permission_classes = [RoleOrScopePermission, EveryGoalKeyPermission]
     serializer_class = ApiKeySerializer
-    queryset = ApiKey.objects.prefetch_related("allowed_goals")
+    queryset = ApiKey.objects.prefetch_related("allowed_goals").select_related("created_by")
 
     @extend_schema(request=ApiKeySerializer, responses={201: ApiKeyCreatedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -289,7 +321,8 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         attrs = serializer.validated_data
-        user = request.user if request.user.is_authenticated else None
+        # The new key acts for whoever made it: the signed-in user, or the owner of the key used.
+        user = request_actor(request)
         key, raw = api_key_create(
             name=attrs["name"],
             scopes=attrs["scopes"],

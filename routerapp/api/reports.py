@@ -1,7 +1,8 @@
 """GET /api/v1/reports/savings and /api/v1/reports/regret: the dashboard figures as JSON or CSV.
 
 Parameters: `from`, `to` (ISO date or datetime; default the last 30 days; `to` is exclusive),
-`goal` (slug), `granularity` (hour|day). CSV with `Accept: text/csv` or `?format=csv`.
+`goal` (slug), `granularity` (hour|day). CSV with `Accept: text/csv` or `?format=csv`: the
+report's `rows` (flat), one line each.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from routerapp.api.permissions import request_api_key
 from routerapp.errors import NotFound
 from routerapp.models import ApiKey, Goal
 from routerapp.selectors.goals import goal_ids_visible
-from routerapp.selectors.reports import GRANULARITIES, regret_report, savings_report
+from routerapp.selectors.regret import RegretCounts, RegretRow, regret_report
+from routerapp.selectors.reports import GRANULARITIES, SavingsRow, Totals, savings_report
 from routerapp.services.access import api_key_check
 
 DEFAULT_WINDOW = timedelta(days=30)
@@ -106,10 +108,18 @@ class _ReportBody(serializers.Serializer):
 
 class SavingsTotalsSerializer(serializers.Serializer):
     requests = serializers.IntegerField()
-    spend = serializers.FloatField(allow_null=True)
+    spend = serializers.FloatField(allow_null=True, help_text="routed calls only")
     baseline_spend = serializers.FloatField(allow_null=True)
-    savings = serializers.FloatField(allow_null=True)
+    savings = serializers.FloatField(allow_null=True, help_text="baseline_spend - spend")
     savings_pct = serializers.FloatField(allow_null=True)
+    classifier_spend = serializers.FloatField(allow_null=True)
+    shadow_spend = serializers.FloatField(allow_null=True)
+    judge_spend = serializers.FloatField(allow_null=True)
+    net_savings = serializers.FloatField(
+        allow_null=True,
+        help_text="savings - classifier_spend - shadow_spend - judge_spend",
+    )
+    net_savings_pct = serializers.FloatField(allow_null=True)
 
 
 def _period() -> serializers.CharField:
@@ -130,21 +140,92 @@ class SavingsReportSerializer(_ReportBody):
     rows = SavingsRowSerializer(many=True)
 
 
-class RegretTotalsSerializer(serializers.Serializer):
-    shadow_comparisons = serializers.IntegerField()
-    regrets = serializers.IntegerField()
-    regret_rate = serializers.FloatField(allow_null=True)
+class PositionBiasSerializer(serializers.Serializer):
+    first_shown_wins = serializers.IntegerField()
+    decisive = serializers.IntegerField(help_text="judged comparisons that were not a tie")
+    rate = serializers.FloatField(allow_null=True, help_text="first_shown_wins / decisive")
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
 
 
-class RegretRowSerializer(RegretTotalsSerializer):
+class FunnelSerializer(serializers.Serializer):
+    judged = serializers.IntegerField()
+    unjudgeable = serializers.IntegerField()
+    shadow_failed = serializers.IntegerField()
+    over_budget = serializers.IntegerField()
+    dropped = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="sampled, not yet in a terminal state")
+
+
+class RegretFiguresSerializer(serializers.Serializer):
+    sampled = serializers.IntegerField()
+    judged = serializers.IntegerField()
+    regret = serializers.IntegerField(help_text="judged with the baseline's answer better")
+    same = serializers.IntegerField()
+    worse = serializers.IntegerField()
+    regret_rate = serializers.FloatField(allow_null=True, help_text="regret / judged")
+    low = serializers.FloatField(allow_null=True, help_text="95% Wilson interval")
+    high = serializers.FloatField(allow_null=True, help_text="95% Wilson interval")
+    mean_score_delta = serializers.FloatField(
+        allow_null=True, help_text="baseline minus served score, per judged comparison"
+    )
+    position_bias = PositionBiasSerializer()
+    funnel = FunnelSerializer()
+    shadow_spend = serializers.FloatField()
+    judge_spend = serializers.FloatField()
+
+
+class RegretPathSerializer(RegretFiguresSerializer):
+    goal = serializers.CharField()
+    path = serializers.CharField()
+    model = serializers.CharField()
+
+
+class RegretBucketSerializer(RegretFiguresSerializer):
+    goal = serializers.CharField()
+    bucket = serializers.CharField()
+
+
+class RegretSeriesSerializer(RegretFiguresSerializer):
+    period = _period()
+    goal = serializers.CharField()
+
+
+class RegretRowSerializer(serializers.Serializer):
+    """One CSV line: a period, goal, served path and bucket, the funnel flattened."""
+
     period = _period()
     goal = serializers.CharField()
     path = serializers.CharField()
+    model = serializers.CharField()
+    bucket = serializers.CharField(allow_blank=True)
+    sampled = serializers.IntegerField()
+    judged = serializers.IntegerField()
+    regret = serializers.IntegerField()
+    regret_rate = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+    mean_score_delta = serializers.FloatField(allow_null=True)
+    unjudgeable = serializers.IntegerField()
+    shadow_failed = serializers.IntegerField()
+    over_budget = serializers.IntegerField()
+    dropped = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    first_shown_wins = serializers.IntegerField()
+    decisive = serializers.IntegerField()
+    shadow_spend = serializers.FloatField()
+    judge_spend = serializers.FloatField()
 
 
 class RegretReportSerializer(_ReportBody):
-    totals = RegretTotalsSerializer()
+    totals = RegretFiguresSerializer()
+    paths = RegretPathSerializer(many=True)
+    buckets = RegretBucketSerializer(many=True)
+    series = RegretSeriesSerializer(many=True)
     rows = RegretRowSerializer(many=True)
+
+
+REGRET_COLUMNS = list(RegretRowSerializer().fields)
 
 
 REPORT_PARAMETERS = [
@@ -167,6 +248,20 @@ REPORT_PARAMETERS = [
     OpenApiParameter("granularity", str, enum=list(GRANULARITIES), default="day"),
     OpenApiParameter("format", str, enum=["json", "csv"], description="or Accept: text/csv"),
 ]
+
+
+def goal_named(request: Request, slug: str | None) -> Goal | None:
+    """The goal a `goal` query parameter names (None when it names none): 404 for an unknown
+    slug, 403 for a goal the caller's key is not allowed to read."""
+    if not slug:
+        return None
+    goal = Goal.objects.filter(slug=slug).first()
+    if goal is None:
+        raise NotFound(f"Unknown goal '{slug}'.")
+    key = request_api_key(request)
+    if key is not None:
+        api_key_check(key=key, scope=ApiKey.Scope.READ, goal=goal)
+    return goal
 
 
 class _ReportApi(APIView):
@@ -195,14 +290,62 @@ class _ReportApi(APIView):
             raise serializers.ValidationError(errors)
         attrs = serializer.validated_data
         key = request_api_key(request)
-        goal = None
-        if attrs.get("goal"):
-            goal = Goal.objects.filter(slug=attrs["goal"]).first()
-            if goal is None:
-                raise NotFound(f"Unknown goal '{attrs['goal']}'.")
-            if key is not None:
-                api_key_check(key=key, scope=ApiKey.Scope.READ, goal=goal)
-        return attrs, goal, goal_ids_visible(api_key=key)
+        return attrs, goal_named(request, attrs.get("goal")), goal_ids_visible(api_key=key)
+
+
+SAVINGS_COLUMNS = ["period", "goal", "path", "model", *SavingsTotalsSerializer().fields]
+
+
+def _savings_figures(figures: Totals | SavingsRow) -> dict[str, float | None]:
+    return {
+        "spend": _money(figures.spend),
+        "baseline_spend": _money(figures.baseline_spend),
+        "savings": _money(figures.savings),
+        "savings_pct": _ratio(figures.savings_pct),
+        "classifier_spend": _money(figures.classifier_spend),
+        "shadow_spend": _money(figures.shadow_spend),
+        "judge_spend": _money(figures.judge_spend),
+        "net_savings": _money(figures.net_savings),
+        "net_savings_pct": _ratio(figures.net_savings_pct),
+    }
+
+
+def _regret_figures(counts: RegretCounts) -> dict[str, Any]:
+    bias = counts.position_bias
+    return {
+        "sampled": counts.sampled,
+        "judged": counts.judged,
+        "regret": counts.regret,
+        "same": counts.same,
+        "worse": counts.worse,
+        "regret_rate": _ratio(counts.regret_rate),
+        "low": _ratio(counts.low),
+        "high": _ratio(counts.high),
+        "mean_score_delta": _ratio(counts.mean_score_delta),
+        "position_bias": {
+            **bias,
+            **{name: _ratio(bias[name]) for name in ("rate", "low", "high")},
+        },
+        "funnel": counts.funnel,
+        "shadow_spend": _money(counts.shadow_spend),
+        "judge_spend": _money(counts.judge_spend),
+    }
+
+
+def _regret_row(row: RegretRow) -> dict[str, Any]:
+    figures = _regret_figures(row.counts)
+    flat = {
+        "period": row.period,
+        "goal": row.goal,
+        "path": row.path,
+        "model": row.model,
+        "bucket": row.bucket,
+        **figures,
+        **figures["funnel"],
+        "first_shown_wins": row.counts.first_shown_wins,
+        "decisive": row.counts.decisive,
+    }
+    return {name: flat[name] for name in REGRET_COLUMNS}
 
 
 class SavingsReportApi(_ReportApi):
@@ -227,13 +370,7 @@ class SavingsReportApi(_ReportApi):
             "to": report.end,
             "granularity": report.granularity,
             "goal": report.goal,
-            "totals": {
-                "requests": totals.requests,
-                "spend": _money(totals.spend),
-                "baseline_spend": _money(totals.baseline_spend),
-                "savings": _money(totals.savings),
-                "savings_pct": _ratio(totals.savings_pct),
-            },
+            "totals": {"requests": totals.requests, **_savings_figures(totals)},
             "rows": [
                 {
                     "period": row.period,
@@ -241,24 +378,11 @@ class SavingsReportApi(_ReportApi):
                     "path": row.path,
                     "model": row.model,
                     "requests": row.requests,
-                    "spend": _money(row.spend),
-                    "baseline_spend": _money(row.baseline_spend),
-                    "savings": _money(row.savings),
-                    "savings_pct": _ratio(row.savings_pct),
+                    **_savings_figures(row),
                 }
                 for row in report.rows
             ],
-            "columns": [
-                "period",
-                "goal",
-                "path",
-                "model",
-                "requests",
-                "spend",
-                "baseline_spend",
-                "savings",
-                "savings_pct",
-            ],
+            "columns": SAVINGS_COLUMNS,
         }
         return Response(body)
 
@@ -272,12 +396,33 @@ class RegretReportApi(_ReportApi):
     )
     def get(self, request: Request) -> Response:
         attrs, goal, goal_ids = self.query(request)
-        body = regret_report(
+        report = regret_report(
             start=attrs["start"],
             end=attrs["end"],
             goal=goal,
             granularity=attrs["granularity"],
             goal_ids=goal_ids,
         )
-        body["columns"] = ["period", "goal", "path", "shadow_comparisons", "regrets", "regret_rate"]
+        body = {
+            "from": report.start,
+            "to": report.end,
+            "granularity": report.granularity,
+            "goal": report.goal,
+            "totals": _regret_figures(report.totals),
+            "paths": [
+                {"goal": row.goal, "path": row.path, "model": row.model}
+                | _regret_figures(row.counts)
+                for row in report.paths
+            ],
+            "buckets": [
+                {"goal": row.goal, "bucket": row.bucket} | _regret_figures(row.counts)
+                for row in report.buckets
+            ],
+            "series": [
+                {"period": row.period, "goal": row.goal} | _regret_figures(row.counts)
+                for row in report.series
+            ],
+            "rows": [_regret_row(row) for row in report.rows],
+            "columns": REGRET_COLUMNS,
+        }
         return Response(body)

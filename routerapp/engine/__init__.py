@@ -8,7 +8,10 @@ Public surface:
 - decisions: `rank_paths`, `arm_check`, `allocation_shares`, `posterior_parameters`
 - evidence: `outcome_delta`, `decay_factor`, `decay`, `arms_observe`
 - priors and summaries: `priors_from_weights`, `posterior_summary`
-- control: `controller_observe`
+- control: `controller_observe`, `controller_observe_reference` (shadow observations of
+  the baseline)
+- defaults shared with the goal model and the replay: `DEFAULT_CONFIG`,
+  `DEFAULT_PRIOR_STRENGTH`, ...
 - errors: `EngineError` and its subclasses
 
 See docs/engine.md for the model behind each piece.
@@ -16,7 +19,7 @@ See docs/engine.md for the model behind each piece.
 
 from __future__ import annotations
 
-from routerapp.engine.control import controller_observe
+from routerapp.engine.control import controller_observe, controller_observe_reference
 from routerapp.engine.distributions import beta_cdf, beta_quantile, posterior_summary
 from routerapp.engine.errors import (
     DuplicatePath,
@@ -40,6 +43,11 @@ from routerapp.engine.thompson import (
 )
 from routerapp.engine.types import (
     CONFIG_BOUNDS,
+    DEFAULT_CONFIG,
+    DEFAULT_EXPLORATION_FLOOR,
+    DEFAULT_OBJECTIVE,
+    DEFAULT_PRIOR_STRENGTH,
+    DEFAULT_QUALITY_TARGET,
     EVIDENCE_BOUNDS,
     MAX_EVIDENCE,
     PRIOR_BOUNDS,
@@ -54,6 +62,11 @@ from routerapp.engine.types import (
 
 __all__ = [
     "CONFIG_BOUNDS",
+    "DEFAULT_CONFIG",
+    "DEFAULT_EXPLORATION_FLOOR",
+    "DEFAULT_OBJECTIVE",
+    "DEFAULT_PRIOR_STRENGTH",
+    "DEFAULT_QUALITY_TARGET",
     "EVIDENCE_BOUNDS",
     "MAX_EVIDENCE",
     "PRIOR_BOUNDS",
@@ -79,6 +92,7 @@ __all__ = [
     "beta_cdf",
     "beta_quantile",
     "controller_observe",
+    "controller_observe_reference",
     "decay",
     "decay_factor",
     "outcome_delta",

@@ -17,14 +17,21 @@ quality_target * n_b * (r' - r). D is clipped to the band where the tolerance is
 
 A positive D means the goal's traffic ran below the floor: the tolerance shrinks and more
 traffic goes to the better (dearer) paths until D stops growing.
+
+The reference estimate is read from the engine's own traffic, which is adaptive: the dear path
+is tried least where it looks worst, so its rate there rests on few, adaptively stopped
+outcomes (biased low). Shadow traffic, the baseline path called on a random sample of the
+calls it did not serve, gives unbiased observations of the reference in each bucket;
+`controller_observe_reference` adds them to the reference path's own record there.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 from routerapp.engine.errors import InvalidOutcome
+from routerapp.engine.posteriors import logit, sigmoid
 from routerapp.engine.types import ControllerState, EngineConfig
 
 
@@ -34,23 +41,7 @@ def _check_unit(name: str, value: float) -> float:
     return float(value)
 
 
-_LOW, _HIGH = 1e-3, 1.0 - 1e-3
-# Bound of the integral offset, in units of 1 - quality_target (chosen on half A, docs/engine.md).
-BIAS_LIMIT = 4.0
-
-
-def _logit(p: float) -> float:
-    p = _LOW if p < _LOW else _HIGH if p > _HIGH else p
-    return math.log(p / (1.0 - p))
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def path_offsets(
-    evidence: Mapping[str, Mapping[str, tuple[float, float]]], shrinkage: float = 0.0
-) -> dict[str, float]:
+def path_offsets(evidence: Mapping[str, Mapping[str, tuple[float, float]]]) -> dict[str, float]:
     """Logit offset of each path's success rate, estimated *within* buckets (additive model
     logit p[path, bucket] = level[bucket] + offset[path]).
 
@@ -68,25 +59,18 @@ def path_offsets(
     if not totals:
         return {}
     anchor = max(sorted(totals), key=lambda path: totals[path][0])
-    pooled_anchor = _logit((totals[anchor][1] + 0.5) / (totals[anchor][0] + 1.0))
+    pooled_anchor = logit((totals[anchor][1] + 0.5) / (totals[anchor][0] + 1.0))
     sums: dict[str, list[float]] = {path: [0.0, 0.0] for path in totals}
     for paths in evidence.values():
         base = paths.get(anchor)
         if base is None or base[0] <= 0.0:
             continue
-        base_rate = (base[1] + 0.5) / (base[0] + 1.0)
-        base_logit = _logit(base_rate)
+        base_logit = logit((base[1] + 0.5) / (base[0] + 1.0))
         for path, (n, v) in paths.items():
             if path == anchor or n <= 0.0:
                 continue
             weight = n * base[0] / (n + base[0])
-            if shrinkage > 0.0:
-                # Shrink towards the anchor's rate in this bucket (offset 0), not towards 1/2:
-                # smoothing to 1/2 reads a rarely tried path as worse in every easy bucket.
-                rate = (v + shrinkage * base_rate) / (n + shrinkage)
-            else:
-                rate = (v + 0.5) / (n + 1.0)
-            sums[path][0] += weight * (_logit(rate) - base_logit)
+            sums[path][0] += weight * (logit((v + 0.5) / (n + 1.0)) - base_logit)
             sums[path][1] += weight
     offsets = {}
     for path, (n, v) in totals.items():
@@ -95,8 +79,28 @@ def path_offsets(
         elif sums[path][1] > 0.0:
             offsets[path] = sums[path][0] / sums[path][1]
         else:
-            offsets[path] = _logit((v + 0.5) / (n + 1.0)) - pooled_anchor
+            offsets[path] = logit((v + 0.5) / (n + 1.0)) - pooled_anchor
     return offsets
+
+
+def _bucket_rates(
+    paths: Mapping[str, tuple[float, float]], offsets: Mapping[str, float], strength: float
+) -> dict[str, float]:
+    """Each path's rate in one bucket: its own record there, shrunk with `strength`
+    pseudo-outcomes towards level[bucket] + offset[path]; the level comes from whichever paths
+    were observed in the bucket."""
+    weight = 0.0
+    level = 0.0
+    for path, (n, v) in paths.items():
+        if n > 0.0:
+            level += n * (logit((v + 0.5) / (n + 1.0)) - offsets.get(path, 0.0))
+            weight += n
+    level = level / weight if weight > 0.0 else 0.0
+    rates = {}
+    for path, offset in offsets.items():
+        n, v = paths.get(path, (0.0, 0.0))
+        rates[path] = (v + strength * sigmoid(level + offset)) / (n + strength)
+    return rates
 
 
 def reference_estimate(
@@ -104,64 +108,48 @@ def reference_estimate(
     evidence: Mapping[str, Mapping[str, tuple[float, float]]],
     offsets: Mapping[str, float],
     strength: float,
+    reference: Mapping[str, tuple[float, float]] | None = None,
 ) -> tuple[float, dict[str, float]]:
     """(expected total of the best fixed path over the counted outcomes, its per-bucket
-    rates). Each path's rate in a bucket is its own record there, shrunk with `strength`
-    pseudo-outcomes towards level[bucket] + offset[path]; the bucket's level comes from
-    whichever paths were observed there. The best fixed path is the one with the highest total.
+    rates). The best fixed path is the one with the highest total of `_bucket_rates`.
+
+    `reference` holds per bucket (observations, value sum) of the reference path on a random
+    sample of calls (shadows): they join the best path's own record in the bucket, so where
+    the engine rarely sends it (and its record is short and adaptively stopped) the sample
+    carries the estimate.
     """
     totals: dict[str, float] = dict.fromkeys(offsets, 0.0)
     rates: dict[str, dict[str, float]] = {}
     for key, (count, _) in buckets.items():
-        paths = evidence.get(key, {})
-        weight = 0.0
-        level = 0.0
-        for path, (n, v) in paths.items():
-            if n > 0.0:
-                level += n * (_logit((v + 0.5) / (n + 1.0)) - offsets.get(path, 0.0))
-                weight += n
-        level = level / weight if weight > 0.0 else 0.0
-        bucket_rates = {}
-        for path, offset in offsets.items():
-            n, v = paths.get(path, (0.0, 0.0))
-            rate = (v + strength * _sigmoid(level + offset)) / (n + strength)
-            bucket_rates[path] = rate
+        bucket_rates = _bucket_rates(evidence.get(key, {}), offsets, strength)
+        for path, rate in bucket_rates.items():
             totals[path] += count * rate
         rates[key] = bucket_rates
     if not totals:
         return 0.0, {}
     best = max(sorted(totals), key=totals.__getitem__)
-    return totals[best], {key: bucket_rates[best] for key, bucket_rates in rates.items()}
+    best_rates = {key: bucket_rates[best] for key, bucket_rates in rates.items()}
+    if not reference:
+        return totals[best], best_rates
+    total = 0.0
+    for key, (count, _) in buckets.items():
+        extra_n, extra_v = reference.get(key, (0.0, 0.0))
+        if extra_n > 0.0:
+            # The shrinkage target is unchanged; the sample adds to the best path's record.
+            n, v = evidence.get(key, {}).get(best, (0.0, 0.0))
+            prior = best_rates[key] * (n + strength) - v  # = strength x shrinkage target
+            best_rates[key] = (v + extra_v + prior) / (n + extra_n + strength)
+        total += count * best_rates[key]
+    return total, best_rates
 
 
-def _clip_and_integrate(deficit: float, bias: float, config: EngineConfig) -> tuple[float, float]:
-    """Anti-windup clip of D, then the slow integral term.
-
-    With the tolerance equal to (1 - quality_target) - gain x D, holding the tolerance at the
-    level the goal needs, tau*, takes a standing D = -(tau* - (1 - quality_target)) / gain:
-    a surplus of that many outcomes that is never spent (RouteBench: tau* ~ 0.15-0.2, gain
-    0.01, so 10-15 outcomes, ~0.25 point of accuracy over 6,190 calls, ~1.5 points of strong
-    share; twice that on half the data). `bias` moves by -controller_integral x D per outcome,
-    so it takes over the standing offset and D returns to ~0 (a PI controller on D).
-    """
+def _clip(deficit: float, config: EngineConfig) -> float:
+    """Anti-windup: D within the band over which the tolerance is inside [0, tolerance_max]."""
     gain = config.controller_gain
     if gain <= 0.0:
-        return deficit, bias
-    start = 1.0 - config.quality_target + bias
-    # Band of D over which the tolerance is inside [0, tolerance_max].
-    low = (start - config.tolerance_max) / gain
-    high = start / gain
-    clipped = min(max(deficit, low), high)
-    if config.controller_integral > 0.0 and clipped == deficit:
-        # Conditional integration: not while the tolerance is pinned at a bound (else the
-        # offset itself would wind up during a long surplus or deficit).
-        bias -= config.controller_integral * clipped
-        # The offset is a correction, not a second controller: it stays within
-        # [-(1 - quality_target), +2 (1 - quality_target)] (tolerance offset 0 .. 3x start),
-        # so a biased reference cannot ratchet it towards tolerance_max.
-        base = 1.0 - config.quality_target
-        bias = min(max(bias, -base), min(BIAS_LIMIT * base, config.tolerance_max - base))
-    return clipped, bias
+        return deficit
+    start = 1.0 - config.quality_target
+    return min(max(deficit, (start - config.tolerance_max) / gain), start / gain)
 
 
 def controller_observe(
@@ -176,8 +164,10 @@ def controller_observe(
     """State after one first outcome of a decision taken with `Ranking.reference_quality`.
 
     `bucket` keys the reference re-basing (None = goal-wide); the multiplier itself is global to
-    the goal (see `ControllerState`). `chosen_path` is accepted for the caller's convenience and
-    future diagnostics. Objectives other than `cost_at_quality` only update the totals.
+    the goal (see `ControllerState`). With `chosen_path` (the service and the replay pass it)
+    the reference is the model-based estimate of the best fixed path (`reference_estimate`);
+    without it, `reference_quality` itself. Objectives other than `cost_at_quality` only update
+    the totals.
     """
     value = _check_unit("outcome value", value)
     reference_quality = _check_unit("reference_quality", reference_quality)
@@ -186,31 +176,29 @@ def controller_observe(
     evidence = state.evidence
     offsets = state.offsets
     reference_total = state.reference_total
-    bias = state.bias
+    target = config.quality_target
+    key = bucket or ""
     if config.objective == "cost_at_quality" and chosen_path is not None:
-        key = bucket or ""
         count, _ = buckets.get(key, (0, reference_quality))
         paths = dict(evidence.get(key, {}))
         n, v = paths.get(chosen_path, (0.0, 0.0))
         paths[chosen_path] = (n + 1.0, v + value)
         evidence = {**evidence, key: paths}
-        offsets = path_offsets(evidence, config.offset_shrinkage)
+        offsets = path_offsets(evidence)
         buckets = {**buckets, key: (count + 1, reference_quality)}
-        total, rates = reference_estimate(buckets, evidence, offsets, config.backoff_strength)
+        total, rates = reference_estimate(
+            buckets, evidence, offsets, config.backoff_strength, state.reference
+        )
         buckets = {k: (c, rates.get(k, r)) for k, (c, r) in buckets.items()}
-        target = config.quality_target
-        deficit += target * (total - reference_total) - value
+        deficit = _clip(deficit + target * (total - reference_total) - value, config)
         reference_total = total
-        deficit, bias = _clip_and_integrate(deficit, bias, config)
     elif config.objective == "cost_at_quality":
-        key = bucket or ""
         count, previous = buckets.get(key, (0, reference_quality))
-        target = config.quality_target
         deficit += target * count * (reference_quality - previous)
-        deficit += target * reference_quality - value
-        deficit, bias = _clip_and_integrate(deficit, bias, config)
+        deficit = _clip(deficit + target * reference_quality - value, config)
         buckets = {**buckets, key: (count + 1, reference_quality)}
-    return ControllerState(
+    return replace(
+        state,
         deficit=deficit,
         observations=state.observations + 1,
         value_sum=state.value_sum + value,
@@ -219,5 +207,39 @@ def controller_observe(
         evidence=evidence,
         offsets=offsets,
         reference_total=reference_total,
-        bias=bias,
+    )
+
+
+def controller_observe_reference(
+    state: ControllerState, *, value: float, config: EngineConfig, bucket: str | None = None
+) -> ControllerState:
+    """State after one unbiased observation `value` in [0, 1] of the reference (baseline)
+    path's success on a call of `bucket`, drawn at random among the goal's calls (a shadow
+    call to the baseline). It is not an outcome of the goal's traffic: nothing is counted
+    towards the floor, but the reference total is re-estimated and D re-based by
+    quality_target x the change.
+
+    Only `cost_at_quality` keeps it (like the path records), and only the model-based
+    reference (`controller_observe` got `chosen_path`, as the service and the replay pass it)
+    reads it: before the first such outcome, or with the fallback reference, the observation
+    is kept and D does not move.
+    """
+    value = _check_unit("reference observation", value)
+    if config.objective != "cost_at_quality":
+        return state
+    key = bucket or ""
+    n, v = state.reference.get(key, (0.0, 0.0))
+    reference = {**state.reference, key: (n + 1.0, v + value)}
+    if not state.offsets:
+        return replace(state, reference=reference)
+    total, rates = reference_estimate(
+        state.buckets, state.evidence, state.offsets, config.backoff_strength, reference
+    )
+    deficit = _clip(state.deficit + config.quality_target * (total - state.reference_total), config)
+    return replace(
+        state,
+        deficit=deficit,
+        buckets={k: (c, rates.get(k, r)) for k, (c, r) in state.buckets.items()},
+        reference_total=total,
+        reference=reference,
     )

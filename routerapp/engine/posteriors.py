@@ -8,9 +8,7 @@ difference, so reporting the same value twice changes nothing.
 from __future__ import annotations
 
 import math
-
-import numpy as np
-from numpy.typing import NDArray
+from collections.abc import Sequence
 
 from routerapp.engine.errors import InvalidConfig, InvalidEvidence, InvalidOutcome
 from routerapp.engine.types import CONFIG_BOUNDS
@@ -78,20 +76,29 @@ def decay(
     return successes * factor, failures * factor
 
 
+def logit(p: float) -> float:
+    """log(p / (1 - p)) of p clipped to [1e-3, 1 - 1e-3] (a rate of 0 or 1 has no logit)."""
+    p = _LOW if p < _LOW else _HIGH if p > _HIGH else p
+    return math.log(p / (1.0 - p))
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
 def backoff_parameters(
-    prior: NDArray[np.float64],
-    bucket: NDArray[np.float64],
-    goal: NDArray[np.float64],
+    prior: Sequence[tuple[float, float]],
+    bucket: Sequence[tuple[float, float]],
+    goal: Sequence[tuple[float, float]],
     strength: float,
     level_sharing: float = 0.0,
-    offsets: NDArray[np.float64] | None = None,
-) -> NDArray[np.float64]:
-    """Bucket posterior with hierarchical backoff, vectorised over paths.
+    offsets: Sequence[float] | None = None,
+) -> list[tuple[float, float]]:
+    """Bucket posterior (alpha, beta) of each path, with hierarchical backoff.
 
-    Each array argument is an (n_paths, 2) array of (alpha-like, beta-like) columns: the prior
-    (alpha0, beta0), the bucket's (successes, failures) and the goal-wide (successes,
-    failures). The evidence of the goal's other buckets (goal-wide minus this bucket's own) is
-    lent to the bucket as at most `strength` pseudo-outcomes:
+    Per path: the prior (alpha0, beta0), the bucket's (successes, failures) and the goal-wide
+    (successes, failures). The evidence of the goal's other buckets (goal-wide minus this
+    bucket's own) is lent to the bucket as at most `strength` pseudo-outcomes:
 
         alpha = alpha0 + s + lent * q,   beta = beta0 + f + lent * (1 - q),
         lent = min(strength, n_other)
@@ -105,32 +112,46 @@ def backoff_parameters(
     estimates); None uses the logits of the other-bucket rates. So what is lent to a sparse
     path is "this bucket's level plus the path's usual difference", and the difference between
     paths, not each path's level, shrinks towards the goal's.
+
+    Plain floats: a call ranks a handful of paths, where numpy's per-operation overhead
+    would cost more than the arithmetic.
     """
-    other = np.maximum(goal - bucket, 0.0)
-    other_total = other.sum(axis=1)
-    lent = np.minimum(other_total, strength)
-    rate = other[:, 0] / np.maximum(other_total, 1e-300)
+    others = []  # (other-bucket rate, its outcome count) per path
+    for (successes, failures), (goal_successes, goal_failures) in zip(bucket, goal, strict=True):
+        other_successes = max(goal_successes - successes, 0.0)
+        other_total = other_successes + max(goal_failures - failures, 0.0)
+        others.append((other_successes / other_total if other_total > 0.0 else 0.0, other_total))
+    lent_rates = [rate for rate, _ in others]
     if level_sharing > 0.0:
-        own = bucket.sum(axis=1)
-        clipped = np.minimum(np.maximum(rate, _LOW), _HIGH)
-        base = (
-            np.log(clipped / (1.0 - clipped))
-            if offsets is None
-            else np.asarray(offsets, dtype=float)
+        bases = (
+            [logit(rate) for rate, _ in others] if offsets is None else [float(o) for o in offsets]
         )
-        usable = (own > 0.0) & (other_total > 0.0)
-        shrunk = np.minimum(
-            np.maximum((bucket[:, 0] + level_sharing * clipped) / (own + level_sharing), _LOW),
-            _HIGH,
+        # Each path's evidence in the bucket read as a level: its shrunk logit minus its offset.
+        levels, weights = [], []
+        for (successes, failures), (rate, other_total), base in zip(
+            bucket, others, bases, strict=True
+        ):
+            own = successes + failures
+            if own > 0.0 and other_total > 0.0:
+                clipped = _LOW if rate < _LOW else _HIGH if rate > _HIGH else rate
+                shrunk = (successes + level_sharing * clipped) / (own + level_sharing)
+                levels.append(own * (logit(shrunk) - base))
+                weights.append(own)
+            else:
+                levels.append(0.0)
+                weights.append(0.0)
+        total_level, total_weight = sum(levels), sum(weights)
+        for index, base in enumerate(bases):
+            rest = total_weight - weights[index]
+            if rest > 0.0:  # leave-one-out: the bucket's level from the other paths
+                level = (total_level - levels[index]) / rest
+                lent_rates[index] = sigmoid(base + level)
+    parameters = []
+    for (alpha0, beta0), (successes, failures), (_, other_total), rate in zip(
+        prior, bucket, others, lent_rates, strict=True
+    ):
+        lent = min(strength, other_total)
+        parameters.append(
+            (alpha0 + successes + lent * rate, beta0 + failures + lent * (1.0 - rate))
         )
-        weights = np.where(usable, own, 0.0)
-        levels = np.where(usable, own * (np.log(shrunk / (1.0 - shrunk)) - base), 0.0)
-        rest = weights.sum() - weights
-        level = (levels.sum() - levels) / np.where(rest > 0.0, rest, 1.0)
-        shared = 1.0 / (1.0 + np.exp(-(base + level)))
-        rate = np.where(rest > 0.0, shared, rate)
-    rate = np.where(other_total > 0.0, rate, 0.0)
-    parameters = prior + bucket
-    parameters[:, 0] += lent * rate
-    parameters[:, 1] += lent * (1.0 - rate)
     return parameters

@@ -12,14 +12,13 @@ One decision:
 best goal-wide: the expected quality of "always use the best path" for this call, which is
 what the `cost_at_quality` floor is a fraction of.
 
-Arms' numbers are checked once per call as plain floats and priors are cached; up to `_SMALL`
-paths the posterior is plain float arithmetic, above it numpy vectorises over paths, so a
-decision costs a few tens of microseconds (see bench/engine.py).
+Arms' numbers are checked once per call as plain floats, priors are cached, and the posterior
+is one vectorised computation over the paths (`backoff_parameters`, the only implementation of
+it), so a decision costs a few tens of microseconds (see bench/engine.py).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -27,7 +26,6 @@ from operator import attrgetter
 from typing import Any, cast
 
 import numpy as np
-from numpy.typing import NDArray
 
 from routerapp.engine.errors import (
     DuplicatePath,
@@ -58,24 +56,12 @@ _NUMBERS = attrgetter(
 _EVIDENCE_NAMES = ("successes", "failures", "goal_successes", "goal_failures")
 _FLOAT_MAX = float(np.finfo(float).max)
 _COST_BOUNDS = Bounds(0.0, _FLOAT_MAX)  # costs are computed, not set: any finite amount
-_SMALL = 32  # up to here plain floats beat numpy (bench/engine.py)
-_LOW, _HIGH = 1e-3, 1.0 - 1e-3  # rates are clipped here before taking logits
 
 
 class _Prepared:
     """Validated posteriors of one call's arms as plain lists (built once per call)."""
 
-    __slots__ = (
-        "ids",
-        "alpha",
-        "beta",
-        "best",
-        "costs",
-        "normalised",
-        "epsilon",
-        "reference_outcomes",
-        "fewest_outcomes",
-    )
+    __slots__ = ("ids", "alpha", "beta", "best", "costs", "normalised", "epsilon")
 
     def __init__(
         self,
@@ -94,8 +80,6 @@ class _Prepared:
         self.costs = costs
         self.normalised = normalised
         self.epsilon = epsilon
-        self.reference_outcomes = 0.0  # bucket outcomes of the reference path
-        self.fewest_outcomes = 0.0  # bucket outcomes of the least tried path
 
 
 def _number_problem(arm: Arm) -> EngineError | None:
@@ -157,18 +141,16 @@ def arm_check(arm: Arm) -> None:
 
 
 @lru_cache(maxsize=4096)
-def _prior_array(
+def _prior_pairs(
     ids: tuple[str, ...],
     weights: tuple[float, ...],
     explicit: tuple[tuple[float | None, float | None], ...],
     strength: float,
     floor: float,
-) -> tuple[NDArray[np.float64], tuple[tuple[float, float], ...]]:
-    """(alpha0, beta0) per path, as an (n, 2) array and as float pairs. Weight-derived priors
-    are solved among the paths without an explicit prior, so their shares follow their weights.
-    """
-    alpha0 = np.empty(len(ids))
-    beta0 = np.empty(len(ids))
+) -> tuple[tuple[float, float], ...]:
+    """(alpha0, beta0) per path. Weight-derived priors are solved among the paths without an
+    explicit prior, so their shares follow their weights."""
+    pairs: list[tuple[float, float]] = [(0.0, 0.0)] * len(ids)
     derived = []
     for index, (path_id, (alpha, beta)) in enumerate(zip(ids, explicit, strict=True)):
         if alpha is None and beta is None:
@@ -178,77 +160,13 @@ def _prior_array(
         if problem is not None:
             raise problem
         # Both given and in range: _prior_problem refuses a half-given prior.
-        alpha0[index], beta0[index] = cast(float, alpha), cast(float, beta)
+        pairs[index] = (float(cast(float, alpha)), float(cast(float, beta)))
     if derived:
         derived_weights = check_weights([weights[i] for i in derived], [ids[i] for i in derived])
         means = prior_means(derived_weights, strength=strength, exploration_floor=floor)
         for index, mean in zip(derived, means, strict=True):
-            alpha0[index], beta0[index] = mean * strength, (1.0 - mean) * strength
-    prior = np.column_stack((alpha0, beta0))
-    prior.setflags(write=False)  # cached and shared between calls
-    return prior, tuple(zip(alpha0.tolist(), beta0.tolist(), strict=True))
-
-
-def _posterior_small(
-    rows: list[tuple[float, ...]],
-    prior: tuple[tuple[float, float], ...],
-    strength: float,
-    level_sharing: float = 0.0,
-    offsets: list[float] | None = None,
-) -> tuple[list[float], list[float]]:
-    """`backoff_parameters` in plain floats: for a handful of paths numpy's per-operation
-    overhead (~1 us per ufunc) dominates the arithmetic. Tests check both agree."""
-    others = []
-    levels: list[float] = []
-    weights = []
-    for _, _, successes, failures, goal_successes, goal_failures in rows:
-        other_successes = goal_successes - successes
-        other_successes = other_successes if other_successes > 0.0 else 0.0
-        other_failures = goal_failures - failures
-        other_failures = other_failures if other_failures > 0.0 else 0.0
-        other_total = other_successes + other_failures
-        others.append((other_successes, other_failures, other_total))
-        own = successes + failures
-        if level_sharing > 0.0 and own > 0.0 and other_total > 0.0:
-            rate = other_successes / other_total
-            rate = _LOW if rate < _LOW else _HIGH if rate > _HIGH else rate
-            shrunk = (successes + level_sharing * rate) / (own + level_sharing)
-            shrunk = _LOW if shrunk < _LOW else _HIGH if shrunk > _HIGH else shrunk
-            base = math.log(rate / (1.0 - rate)) if offsets is None else offsets[len(levels)]
-            levels.append(own * (math.log(shrunk / (1.0 - shrunk)) - base))
-            weights.append(own)
-        else:
-            levels.append(0.0)
-            weights.append(0.0)
-    total_level = sum(levels)
-    total_weight = sum(weights)
-    alpha, beta = [], []
-    for index, (
-        (successes, failures),
-        (other_successes, _, other_total),
-        own_level,
-        weight,
-        (alpha0, beta0),
-    ) in enumerate(zip(((r[2], r[3]) for r in rows), others, levels, weights, prior, strict=True)):
-        if other_total <= 0.0:
-            alpha.append(alpha0 + successes)
-            beta.append(beta0 + failures)
-            continue
-        lent = strength if strength < other_total else other_total
-        rate = other_successes / other_total
-        rest = total_weight - weight
-        if rest > 0.0:
-            # Leave-one-out level of the bucket from the other paths' evidence (logit scale).
-            level = (total_level - own_level) / rest
-            if offsets is None:
-                rate = _LOW if rate < _LOW else _HIGH if rate > _HIGH else rate
-                base = math.log(rate / (1.0 - rate))
-            else:
-                base = offsets[index]
-            rate = 1.0 / (1.0 + math.exp(-(base + level)))
-        alpha.append(alpha0 + successes + lent * rate)
-        beta.append(beta0 + failures + lent * (1.0 - rate))
-    return alpha, beta
+            pairs[index] = (float(mean) * strength, (1.0 - float(mean)) * strength)
+    return tuple(pairs)
 
 
 def _checked_rows(rows: list[tuple[Any, ...]], arms: Sequence[Arm]) -> list[tuple[float, ...]]:
@@ -291,25 +209,19 @@ def _prepare(
     known = state.offsets if state is not None else None
     offsets = [known[i] for i in ids] if known and all(i in known for i in ids) else None
     numbers = _checked_rows(rows, arms)
-    prior, prior_rows = _prior_array(
+    prior = _prior_pairs(
         tuple(ids), tuple([row[0] for row in numbers]), explicit, config.prior_strength, floor
     )
-    if count <= _SMALL:
-        # Plain floats: for a handful of paths numpy's per-call overhead is most of the cost.
-        alpha, beta = _posterior_small(
-            numbers, prior_rows, config.backoff_strength, config.level_sharing, offsets
-        )
-    else:
-        array = np.array(numbers)
-        posterior = backoff_parameters(
-            prior,
-            array[:, 2:4],
-            array[:, 4:6],
-            config.backoff_strength,
-            config.level_sharing,
-            None if offsets is None else np.array(offsets),
-        )
-        alpha, beta = posterior[:, 0].tolist(), posterior[:, 1].tolist()
+    posterior = backoff_parameters(
+        prior,
+        [(row[2], row[3]) for row in numbers],
+        [(row[4], row[5]) for row in numbers],
+        config.backoff_strength,
+        config.level_sharing,
+        offsets,
+    )
+    alpha = [a for a, _ in posterior]
+    beta = [b for _, b in posterior]
     costs = [row[1] for row in numbers]
     normalised = normalised_costs(costs, ids) if config.objective in COST_AWARE else None
     epsilon = min(1.0, floor * count) if count > 1 else 0.0
@@ -320,24 +232,11 @@ def _prepare(
         if offsets is not None
         else [
             (a0 + row[4]) / ((a0 + row[4]) + (b0 + row[5]))
-            for (a0, b0), row in zip(prior_rows, numbers, strict=True)
+            for (a0, b0), row in zip(prior, numbers, strict=True)
         ]
     )
     best = max(range(count), key=ranks.__getitem__)
-    own = [row[2] + row[3] for row in numbers]
-    prepared = _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)
-    prepared.reference_outcomes = own[best]
-    prepared.fewest_outcomes = min(own)
-    return prepared
-
-
-def _draw(rng: np.random.Generator, alpha: list[float], beta: list[float]) -> list[float]:
-    # For a handful of paths numpy's broadcasting overhead (~8 us per call) exceeds scalar
-    # draws (~0.6 us each); both consume the generator identically, so the values are the same.
-    if len(alpha) <= _SMALL:
-        draw = rng.beta
-        return [draw(a, b) for a, b in zip(alpha, beta, strict=True)]
-    return rng.beta(alpha, beta).tolist()
+    return _Prepared(ids, alpha, beta, best, costs, normalised, epsilon)
 
 
 def _trade_off(config: EngineConfig, state: ControllerState | None) -> float:
@@ -364,24 +263,16 @@ def rank_paths(
     prepared = _prepare(arms, config, state)
     ids = prepared.ids
     count = len(ids)
-    samples = _draw(rng, prepared.alpha, prepared.beta)
+    # Scalar draws: for a handful of paths one broadcasting call costs more than a loop.
+    draw = rng.beta
+    samples = [draw(a, b) for a, b in zip(prepared.alpha, prepared.beta, strict=True)]
     means = [a / (a + b) for a, b in zip(prepared.alpha, prepared.beta, strict=True)]
-    scale = config.sample_scale
-    if scale != 1.0 and prepared.fewest_outcomes >= config.temper_after:
-        samples = [m + scale * (x - m) for m, x in zip(means, samples, strict=True)]
     trade_off = _trade_off(config, state)
     normalised = prepared.normalised
     score = scores(samples, normalised, trade_off=trade_off)
     order = sorted(range(count), key=score.__getitem__, reverse=True)
     # Always draw the exploration coin so the stream of draws does not depend on the outcome.
-    coin = rng.random()
-    forced = None
-    if coin < prepared.epsilon:
-        forced = int(rng.integers(count))
-    elif count > 1 and prepared.reference_outcomes < config.reference_min_outcomes:
-        # Keep sampling the reference path in a bucket until it has a few outcomes there, so
-        # its within-bucket offset cannot be read from one or two lucky/unlucky calls.
-        forced = prepared.best
+    forced = int(rng.integers(count)) if rng.random() < prepared.epsilon else None
     if forced is not None:
         order.remove(forced)
         order.insert(0, forced)

@@ -69,13 +69,21 @@ CONFIG_BOUNDS: Mapping[str, Bounds] = MappingProxyType(
         "half_life_seconds": Bounds(1e-9, math.inf),
         "controller_gain": Bounds(0.0, 10.0),
         "tolerance_max": Bounds(0.0, 1e6),
-        "controller_integral": Bounds(0.0, 1.0),
-        "sample_scale": Bounds(0.0, 1.0),
-        "reference_min_outcomes": Bounds(0.0, 1e6),
-        "offset_shrinkage": Bounds(0.0, 1e6),
-        "temper_after": Bounds(0.0, 1e9),
     }
 )
+
+# The one set of defaults, read by `EngineConfig`, by a new goal's fields
+# (`routerapp.models.goals`) and by the replay (`python -m routerapp.replay`), so the replay's
+# figures describe the setting production runs.
+DEFAULT_OBJECTIVE: Objective = "cost_at_quality"
+DEFAULT_QUALITY_TARGET = 0.95
+DEFAULT_EXPLORATION_FLOOR = 0.01
+# alpha0 + beta0 of a weight-derived prior: two real outcomes weigh as much as the prior. A
+# new goal had 10 and the replay 2; 10 costs ~0.6 point of accuracy at the 95% floor on
+# RouteBench (the strong path looks worse early, is tried less, and the controller's reference
+# is read from fewer, adaptively stopped outcomes: docs/engine.md, "Shadows and one set of
+# defaults").
+DEFAULT_PRIOR_STRENGTH = 2.0
 
 
 @dataclass(frozen=True)
@@ -109,8 +117,8 @@ def _check_range(name: str, value: float) -> None:
 class EngineConfig:
     """Per-goal settings of the engine. Defaults are documented in docs/engine.md.
 
-    - `prior_strength` 2.0: alpha0 + beta0 of a weight-derived prior; equal weights give
-      Beta(1, 1), so two real outcomes already weigh as much as the prior.
+    - `prior_strength` 2.0 (`DEFAULT_PRIOR_STRENGTH`, also a new goal's default): alpha0 +
+      beta0 of a weight-derived prior; equal weights give Beta(1, 1).
     - `utility_lambda` 0.1: under `utility`, paying the most expensive path instead of a free one
       must buy 10 points of success rate.
     - `backoff_strength` 5.0: pseudo-outcomes of goal-wide evidence lent to a bucket; small,
@@ -121,31 +129,18 @@ class EngineConfig:
       (0 = paths backed off independently; see `posteriors.backoff_parameters`).
     - `controller_gain` 0.01 / `tolerance_max` 1.0: step and bound of the online controller
       (see `control.py`; 0.01 chosen on half A of the RouteBench split, docs/engine.md).
-    - `controller_integral` 0.0: optional slow integral term that removes the controller's
-      standing surplus (`ControllerState.bias`); off by default, see docs/engine.md.
-    - Opt-in, off by default (docs/engine.md, "Third round"): `sample_scale` < 1 shrinks
-      Thompson draws towards the posterior mean, only in buckets where every path has at least
-      `temper_after` outcomes; `reference_min_outcomes` puts the reference path first in a
-      bucket until it has that many outcomes there; `offset_shrinkage` > 0 estimates the
-      controller's path offsets with that many pseudo-outcomes at the anchor path's rate in
-      the bucket (offset 0) instead of smoothing each rate towards 1/2.
     """
 
-    objective: Objective = "cost_at_quality"
-    quality_target: float = 0.95
-    exploration_floor: float = 0.01
-    prior_strength: float = 2.0
+    objective: Objective = DEFAULT_OBJECTIVE
+    quality_target: float = DEFAULT_QUALITY_TARGET
+    exploration_floor: float = DEFAULT_EXPLORATION_FLOOR
+    prior_strength: float = DEFAULT_PRIOR_STRENGTH
     utility_lambda: float = 0.1
     backoff_strength: float = 5.0
     level_sharing: float = 1.0
     half_life_seconds: float | None = None
     controller_gain: float = 0.01
     tolerance_max: float = 1.0
-    controller_integral: float = 0.0
-    sample_scale: float = 1.0
-    reference_min_outcomes: float = 0.0
-    offset_shrinkage: float = 0.0
-    temper_after: float = 0.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -161,13 +156,12 @@ class EngineConfig:
         _check_range("level_sharing", self.level_sharing)
         _check_range("controller_gain", self.controller_gain)
         _check_range("tolerance_max", self.tolerance_max)
-        _check_range("controller_integral", self.controller_integral)
-        _check_range("sample_scale", self.sample_scale)
-        _check_range("reference_min_outcomes", self.reference_min_outcomes)
-        _check_range("offset_shrinkage", self.offset_shrinkage)
-        _check_range("temper_after", self.temper_after)
         if self.half_life_seconds is not None:
             _check_range("half_life_seconds", self.half_life_seconds)
+
+
+# A new goal's engine settings, and the replay's unless its flags say otherwise.
+DEFAULT_CONFIG = EngineConfig()
 
 
 @dataclass(frozen=True)
@@ -211,6 +205,9 @@ class ControllerState:
     - `evidence`: per bucket, per path (first outcomes, value sum), kept when the caller passes
       `chosen_path`; `offsets`: per path logit offset estimated within buckets from it;
       `reference_total`: the estimated total of the best fixed path over counted outcomes.
+    - `reference`: per bucket (observations, value sum) of the *reference* path observed on a
+      random sample of calls (shadow traffic to the baseline, `controller_observe_reference`):
+      unbiased evidence about the quality the floor is a fraction of.
     - `observations`, `value_sum`, `reference_sum`: plain totals for reporting.
 
     The tolerance itself is derived: `effective_tolerance(config)`.
@@ -224,18 +221,18 @@ class ControllerState:
     evidence: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
     offsets: Mapping[str, float] = field(default_factory=dict)
     reference_total: float = 0.0
-    bias: float = 0.0
+    reference: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def effective_tolerance(self, config: EngineConfig) -> float:
         """Success-rate loss accepted per unit of normalised cost saved (1 / multiplier):
         starts at 1 - quality_target and shrinks while the goal runs a quality deficit."""
         start = 1.0 - config.quality_target
-        tolerance = start + self.bias - config.controller_gain * self.deficit
+        tolerance = start - config.controller_gain * self.deficit
         return min(max(tolerance, 0.0), config.tolerance_max)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "version": 3,
+            "version": 4,
             "deficit": self.deficit,
             "observations": self.observations,
             "value_sum": self.value_sum,
@@ -249,12 +246,14 @@ class ControllerState:
             },
             "offsets": dict(sorted(self.offsets.items())),
             "reference_total": self.reference_total,
-            "bias": self.bias,
+            "reference": {key: [n, v] for key, (n, v) in sorted(self.reference.items())},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> ControllerState:
-        """Inverse of `to_dict`; None or {} is the initial state."""
+        """Inverse of `to_dict`; None or {} is the initial state. Older versions load: a
+        missing key is its empty value, and version 3's `bias` (the removed integral term,
+        never on in production) is ignored."""
         if not data:
             return cls()
         try:
@@ -272,6 +271,10 @@ class ControllerState:
             offsets = {
                 str(path): float(value) for path, value in dict(data.get("offsets") or {}).items()
             }
+            reference = {
+                str(key): (float(pair[0]), float(pair[1]))
+                for key, pair in dict(data.get("reference") or {}).items()
+            }
             state = cls(
                 deficit=float(data.get("deficit", 0.0)),
                 observations=int(data.get("observations", 0)),
@@ -281,7 +284,7 @@ class ControllerState:
                 evidence=evidence,
                 offsets=offsets,
                 reference_total=float(data.get("reference_total", 0.0)),
-                bias=float(data.get("bias", 0.0)),
+                reference=reference,
             )
         except (TypeError, ValueError, IndexError, KeyError) as error:
             raise InvalidConfig(f"controller state is not valid: {data!r}") from error
@@ -291,14 +294,16 @@ class ControllerState:
             state.reference_total,
             *(r for _, r in buckets.values()),
             *(x for paths in evidence.values() for pair in paths.values() for x in pair),
+            *(x for pair in reference.values() for x in pair),
         ]
         if (
             state.observations < 0
             or not math.isfinite(state.deficit)
-            or not math.isfinite(state.bias)
             or not all(math.isfinite(x) and x >= 0 for x in numbers)
             or not all(math.isfinite(x) for x in offsets.values())
             or any(count < 0 for count, _ in buckets.values())
+            # A value sum above its count is not a record of values in [0, 1].
+            or any(v > n * (1.0 + 1e-9) for n, v in reference.values())
         ):
             raise InvalidConfig(f"controller state is not valid: {data!r}")
         return state

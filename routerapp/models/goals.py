@@ -12,6 +12,7 @@ from django.db import models
 
 from routerapp import engine
 from routerapp.expressions import ExpressionError, compile_expression
+from routerapp.judging import judge_model_conflict
 
 RESPONSE_NAMES = ("response",)
 
@@ -97,7 +98,8 @@ class Goal(models.Model):
         validators=engine_range(engine.CONFIG_BOUNDS["exploration_floor"], high=0.5),
     )
     prior_strength = models.FloatField(
-        default=10.0, validators=engine_range(engine.CONFIG_BOUNDS["prior_strength"], low=0.01)
+        default=engine.DEFAULT_PRIOR_STRENGTH,
+        validators=engine_range(engine.CONFIG_BOUNDS["prior_strength"], low=0.01),
     )
     half_life_seconds = models.FloatField(
         null=True,
@@ -169,6 +171,16 @@ class Goal(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    def clean(self) -> None:
+        # A judge must not judge its own model's answers (self-preference); the same rule
+        # (judging.judge_model_conflict) checks change-request snapshots and new paths.
+        if self.pk is not None and self.judge_mode == self.JudgeMode.LLM:
+            conflict = judge_model_conflict(
+                self.judge_model, self.paths.values_list("model", flat=True)
+            )
+            if conflict:
+                raise ValidationError({"judge_model": conflict})
+
     def engine_config(self, *, objective: str | None = None) -> engine.EngineConfig:
         return engine.EngineConfig(
             # EngineConfig checks the name at run time; the field's choices are the same names.
@@ -234,6 +246,11 @@ class Path(models.Model):
             )
         if not isinstance(self.extra_params, dict):
             raise ValidationError({"extra_params": "Must be a JSON object."})
+        goal = self.goal if self.goal_id else None
+        if goal is not None and goal.judge_mode == Goal.JudgeMode.LLM:
+            conflict = judge_model_conflict(goal.judge_model, [self.model])
+            if conflict:
+                raise ValidationError({"model": conflict})
 
     def call_params(self) -> dict[str, object]:
         params: dict[str, object] = dict(self.extra_params or {})

@@ -26,12 +26,25 @@ How an answer is made:
 Everything is seeded from a hash of (model, messages, seed): the same request gives the same
 answer, which the tests rely on.
 
+Classifier requests (the router's classifier step, services/classifier.py: a last user message
+starting "Label this request (simple or complex):" and quoting the request between `<<<` and
+`>>>`) are answered `simple` or `complex`: complex when the quoted request's estimated
+complexity is at least CLASSIFIER_COMPLEX_FROM. A bad answer (1 - the profile's
+classification quality) is the other label, or, half the time, a sentence (a malformed label).
+
 Faults, as prefixes of the model name (chainable, e.g. `slow-1/fail-500/gpt-4o`):
 `fail-<status>/<model>` answers that HTTP status with an OpenAI-style error (500, 429, 401 ...),
 `slow-<seconds>/<model>` waits that long first (not scaled), `garbage/<model>` answers 200
 with a body that is not valid JSON, `flaky-<p>/<model>` answers 500 with probability p
 (deterministic per request), `no-usage/<model>` leaves out `usage` and `no-choices/<model>`
 answers an empty `choices` list (upstream quirks the client must survive).
+`worse-<task_type>-<q>/<model>` sets the model's quality on that task type to q (a cheap model
+gone bad on one kind of request, for shadow-regret tests).
+
+The judge: model `simulator-judge` answers a request built by `routerapp.judging.judge_messages`
+with a strict JSON verdict on answer A against answer B, deterministic from both answers'
+simulated quality: a demo prompt's answer is good when it is the gold answer, another prompt's
+when it is not one of the simulator's vague or cut-off answers.
 
 Latency is scaled by `ROUTERAPP_SIM_LATENCY_SCALE` (float, default 1.0; 0 for tests).
 
@@ -61,7 +74,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from routerapp import demo_data
+from routerapp import demo_data, judging
 from routerapp.demo_data import DEMO_GOALS
 
 if TYPE_CHECKING:  # imported lazily: numpy and the replay package only load in replay mode
@@ -237,11 +250,13 @@ class Faults:
     flaky: float = 0.0
     no_usage: bool = False
     no_choices: bool = False
+    worse: tuple[tuple[str, float], ...] = ()  # (task type, quality) overrides
 
 
 _FAIL = re.compile(r"fail-([1-5]\d\d)")
 _SLOW = re.compile(r"slow-(\d+(?:\.\d+)?)")
 _FLAKY = re.compile(r"flaky-(0(?:\.\d+)?|1(?:\.0+)?|\.\d+)")
+_WORSE = re.compile(r"worse-([a-z_]+)-(0(?:\.\d+)?|1(?:\.0+)?)")
 
 
 def parse_faults(model: str) -> Faults:
@@ -249,7 +264,9 @@ def parse_faults(model: str) -> Faults:
 
     >>> parse_faults("slow-2/fail-429/gpt-4o")
     Faults(model='gpt-4o', status=429, slow_seconds=2.0, garbage=False, flaky=0.0, \
-no_usage=False, no_choices=False)
+no_usage=False, no_choices=False, worse=())
+    >>> parse_faults("worse-code-0.2/gpt-4o-mini").worse
+    (('code', 0.2),)
     >>> parse_faults("meta-llama/Llama-3-8B").model  # slashes that are no fault stay
     'meta-llama/Llama-3-8B'
     """
@@ -258,6 +275,7 @@ no_usage=False, no_choices=False)
     garbage = False
     flaky = 0.0
     flags: set[str] = set()
+    worse: list[tuple[str, float]] = []
     while "/" in model:
         head, rest = model.split("/", 1)
         if found := _FAIL.fullmatch(head):
@@ -266,6 +284,8 @@ no_usage=False, no_choices=False)
             slow += float(found.group(1))
         elif found := _FLAKY.fullmatch(head):
             flaky = float(found.group(1))
+        elif found := _WORSE.fullmatch(head):
+            worse.append((found.group(1), float(found.group(2))))
         elif head == "garbage":
             garbage = True
         elif head in ("no-usage", "no-choices"):
@@ -281,6 +301,7 @@ no_usage=False, no_choices=False)
         flaky=flaky,
         no_usage="no-usage" in flags,
         no_choices="no-choices" in flags,
+        worse=tuple(worse),
     )
 
 
@@ -483,6 +504,31 @@ def _generic_answer(
     return Answer(vague, "length" if not vague.endswith((".", "?")) else "stop")
 
 
+CLASSIFIER_REQUEST = re.compile(
+    r"^Label this request \(simple or complex\):\n<<<\n(?P<quoted>.*)\n>>>$", re.DOTALL
+)
+CLASSIFIER_COMPLEX_FROM = 5.0
+
+
+def _classifier_answer(
+    messages: list[Any], profile: ModelProfile, difficulty: random.Random, rng: random.Random
+) -> Answer | None:
+    """The answer to the router's classifier prompt, or None when this is not one."""
+    last = messages[-1] if messages and isinstance(messages[-1], Mapping) else {}
+    content = last.get("content")
+    found = CLASSIFIER_REQUEST.match(content) if isinstance(content, str) else None
+    if found is None:
+        return None
+    _, complexity = estimate_task([{"role": "user", "content": found.group("quoted")}])
+    label = "complex" if complexity >= CLASSIFIER_COMPLEX_FROM else "simple"
+    if difficulty.random() < profile.quality_for("classification", 2.0):
+        return Answer(label)
+    other = "simple" if label == "complex" else "complex"
+    if rng.random() < 0.5:
+        return Answer(f"I would say this request is probably {other}.")
+    return Answer(other)
+
+
 def _json_content(content: str, response_format: Mapping[str, Any], rng: random.Random) -> str:
     """Wrap an answer as JSON when the request asks for structured output."""
     if response_format.get("type") == "json_schema":
@@ -582,8 +628,14 @@ def _number_field(body: Mapping[str, Any], name: str) -> int | None:
     return value
 
 
-def simulate(body: Mapping[str, Any], *, latency_scale: float) -> Completion:
-    """The answer to a validated chat-completion body (model name without fault prefixes)."""
+def simulate(
+    body: Mapping[str, Any],
+    *,
+    latency_scale: float,
+    quality_override: Mapping[str, float] | None = None,
+) -> Completion:
+    """The answer to a validated chat-completion body (model name without fault prefixes).
+    `quality_override`: the model's quality per task type, where the `worse-` fault sets it."""
     model = str(body["model"])
     messages: list[Any] = list(body["messages"])
     profile = profile_for(model)
@@ -603,6 +655,8 @@ def simulate(body: Mapping[str, Any], *, latency_scale: float) -> Completion:
     if isinstance(metadata.get("complexity"), int | float):
         complexity = float(metadata["complexity"])
     quality = profile.quality_for(task_type, complexity)
+    if quality_override and task_type in quality_override:
+        quality = quality_override[task_type]
     # The goodness draw ignores the model (see the module docstring); the wording doesn't.
     difficulty = random.Random(_seed_for("difficulty", messages, seed))
     rng = random.Random(_seed_for(model, messages, seed))
@@ -610,6 +664,10 @@ def simulate(body: Mapping[str, Any], *, latency_scale: float) -> Completion:
     n = min(_number_field(body, "n") or 1, 8)
     choices = []
     for _ in range(n):
+        classified = _classifier_answer(messages, profile, difficulty, rng)
+        if classified is not None:
+            choices.append(classified)
+            continue
         good = difficulty.random() < quality
         if match is not None and match.gold is not None:
             answer = _demo_answer(match, good, profile, rng)
@@ -629,6 +687,62 @@ def simulate(body: Mapping[str, Any], *, latency_scale: float) -> Completion:
         choices=choices,
         prompt_tokens=sum(_tokens(_message_text([m])) + 3 for m in messages),
         latency_seconds=latency_ms / 1000 * latency_scale,
+        per_token_seconds=profile.latency_per_token_ms / 1000 * latency_scale,
+    )
+
+
+# --------------------------------------------------------------------------- the judge
+
+JUDGE_MODEL = "simulator-judge"
+
+
+def simulated_answer_good(conversation: list[Any], answer: Mapping[str, Any]) -> bool:
+    """Whether `simulate` made this answer as a good one: a demo prompt's gold answer (also
+    inside a JSON wrapper), or for other prompts an answer that finished and is not one of
+    the vague answers `_generic_answer` gives when its quality draw fails."""
+    content = answer.get("content")
+    if not isinstance(content, str) or not content.strip():
+        return False
+    if answer.get("finish_reason") not in (None, "", "stop"):
+        return False
+    text = content.strip()
+    if text.startswith("{"):
+        with contextlib.suppress(ValueError):
+            wrapped = json.loads(text)
+            if isinstance(wrapped, dict) and isinstance(wrapped.get("answer"), str):
+                text = wrapped["answer"].strip()
+    match = demo_data.recognise(conversation)
+    if match is not None and match.gold is not None:
+        return text == match.gold
+    topic = _topic(conversation)
+    return text not in {vague.format(topic=topic) for vague in _VAGUE}
+
+
+def simulate_judge(body: Mapping[str, Any], *, latency_scale: float) -> Completion:
+    """The simulator as an LLM judge: A against B, from each answer's simulated quality."""
+    messages = list(body["messages"])
+    request = judging.judge_request_parse(messages)
+    if request is None:
+        raise BadRequest(
+            f"{JUDGE_MODEL} only answers judge requests (routerapp.judging.judge_messages)",
+            param="messages",
+        )
+    first = simulated_answer_good(request.conversation, request.first)
+    second = simulated_answer_good(request.conversation, request.second)
+    if first == second:
+        verdict, delta = "same", 0.0
+        reason = f"Both answers are {'right' if first else 'wrong'} (simulated judge)."
+    elif first:
+        verdict, delta, reason = "better", 1.0, "A is right and B is not (simulated judge)."
+    else:
+        verdict, delta, reason = "worse", -1.0, "B is right and A is not (simulated judge)."
+    content = json.dumps({"verdict": verdict, "score_delta": delta, "reason": reason})
+    profile = profile_for(JUDGE_MODEL)
+    return Completion(
+        model=JUDGE_MODEL,
+        choices=[Answer(content)],
+        prompt_tokens=sum(_tokens(_message_text([m])) + 3 for m in messages),
+        latency_seconds=profile.latency_mean_ms / 1000 * latency_scale,
         per_token_seconds=profile.latency_per_token_ms / 1000 * latency_scale,
     )
 
@@ -925,8 +1039,12 @@ class SimulatorApp:
         completion = None
         if self.replay is not None:
             completion = replay_completion(body, self.replay, latency_scale=self._scale())
+        if completion is None and faults.model == JUDGE_MODEL:
+            completion = simulate_judge(body, latency_scale=self._scale())
         if completion is None:
-            completion = simulate(body, latency_scale=self._scale())
+            completion = simulate(
+                body, latency_scale=self._scale(), quality_override=dict(faults.worse)
+            )
         if stream:
             # Time to first token; the rest is paced per piece in `_stream`.
             if not await _sleep_unless_disconnected(
@@ -1005,6 +1123,7 @@ def serve_in_thread(
 __all__ = [
     "DEFAULT_PROFILE",
     "DEMO_GOALS",
+    "JUDGE_MODEL",
     "PROFILES",
     "ModelProfile",
     "SimulatorApp",
@@ -1015,4 +1134,5 @@ __all__ = [
     "replay_completion",
     "serve_in_thread",
     "simulate",
+    "simulate_judge",
 ]

@@ -11,7 +11,8 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from routerapp.engine import EngineConfig
+from routerapp.engine import DEFAULT_CONFIG, EngineConfig
+from routerapp.engine.types import OBJECTIVES
 from routerapp.replay.data import Pricing, load_routebench
 from routerapp.replay.simulation import (
     CONTEXTS,
@@ -37,16 +38,25 @@ def at_least(least: int) -> Callable[[str], int]:
     return parse
 
 
+def unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m routerapp.replay",
         description="Replay a RouteBench CSV through the engine with bandit feedback.",
     )
     parser.add_argument("--data", required=True, help="RouteBench-shaped CSV")
-    parser.add_argument(
-        "--objective", default="cost_at_quality", choices=["success", "cost_at_quality", "utility"]
-    )
-    parser.add_argument("--quality-target", type=float, default=0.95)
+    parser.add_argument("--objective", default=DEFAULT_CONFIG.objective, choices=OBJECTIVES)
+    parser.add_argument("--quality-target", type=float, default=DEFAULT_CONFIG.quality_target)
     parser.add_argument("--context", default="subject", choices=CONTEXTS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -56,20 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="evidence half-life in seconds of the synthetic clock",
     )
     parser.add_argument("--seconds-per-request", type=float, default=1.0)
-    parser.add_argument("--exploration-floor", type=float, default=0.01)
-    parser.add_argument("--prior-strength", type=float, default=EngineConfig.prior_strength)
-    parser.add_argument("--backoff-strength", type=float, default=EngineConfig.backoff_strength)
-    parser.add_argument("--utility-lambda", type=float, default=EngineConfig.utility_lambda)
-    parser.add_argument("--controller-gain", type=float, default=EngineConfig.controller_gain)
-    parser.add_argument(
-        "--controller-integral", type=float, default=EngineConfig.controller_integral
-    )
-    parser.add_argument("--offset-shrinkage", type=float, default=EngineConfig.offset_shrinkage)
-    parser.add_argument(
-        "--reference-min-outcomes", type=float, default=EngineConfig.reference_min_outcomes
-    )
-    parser.add_argument("--sample-scale", type=float, default=EngineConfig.sample_scale)
-    parser.add_argument("--temper-after", type=float, default=EngineConfig.temper_after)
+    parser.add_argument("--exploration-floor", type=float, default=DEFAULT_CONFIG.exploration_floor)
+    parser.add_argument("--prior-strength", type=float, default=DEFAULT_CONFIG.prior_strength)
+    parser.add_argument("--backoff-strength", type=float, default=DEFAULT_CONFIG.backoff_strength)
+    parser.add_argument("--utility-lambda", type=float, default=DEFAULT_CONFIG.utility_lambda)
+    parser.add_argument("--controller-gain", type=float, default=DEFAULT_CONFIG.controller_gain)
     for name, default in Pricing().__dict__.items():
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=default)
     staleness = parser.add_argument_group(
@@ -103,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="the quality controller folds the visible outcomes every F decisions",
     )
+    shadows = parser.add_argument_group(
+        "shadows", "shadow traffic to the baseline (strong) model, judged by the labels"
+    )
+    shadows.add_argument(
+        "--shadow-rate",
+        type=unit_interval,
+        default=0.0,
+        metavar="R",
+        help="share of the weak-served calls also sent to strong (0 = off)",
+    )
+    shadows.add_argument(
+        "--no-learn-from-shadows",
+        action="store_true",
+        help="measure regret only: shadows move neither posteriors nor the controller",
+    )
     parser.add_argument("--decisions-out", help="write id,routed_to in request order here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -119,12 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backoff_strength=args.backoff_strength,
         utility_lambda=args.utility_lambda,
         controller_gain=args.controller_gain,
-        controller_integral=args.controller_integral,
         half_life_seconds=args.half_life,
-        offset_shrinkage=args.offset_shrinkage,
-        reference_min_outcomes=args.reference_min_outcomes,
-        sample_scale=args.sample_scale,
-        temper_after=args.temper_after,
     )
     options = ReplayOptions(
         config=config,
@@ -136,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         snapshot_every=args.snapshot_every,
         processes=args.processes,
         controller_fold_every=args.controller_fold_every,
+        shadow_rate=args.shadow_rate,
+        learn_from_shadows=not args.no_learn_from_shadows,
     )
     rows = load_routebench(args.data)
     result = replay(rows, options, progress=None if args.no_progress else progress_bar())

@@ -19,6 +19,14 @@ later), each worker process routes from its own snapshot of the learned state, r
 the quality controller folds the visible outcomes in batches (`controller_fold_every`). The
 learned state (posterior counts, output-length means, controller) is one object, `Learned`;
 decisions read a snapshot of it and outcomes wait in a queue until they are due.
+
+Shadow traffic (`shadow_rate`, issue 11; judge mode "labels"): a call served by the weak model
+is, with probability `shadow_rate` (its own seeded stream, drawn on every call), also sent to the
+baseline (strong) model, whose correctness on the same prompt the labels reveal. The shadow is
+charged at the strong model's true cost, reported apart from the served cost, and - with
+`learn_from_shadows`, on by default as for a new goal - is paired evidence: it adds to the strong
+model's posterior counts and output lengths, and reaches the controller as an unbiased
+observation of the reference (`engine.controller_observe_reference`) when its outcome does.
 """
 
 from __future__ import annotations
@@ -36,12 +44,15 @@ from routerapp.engine import (
     ControllerState,
     EngineConfig,
     controller_observe,
+    controller_observe_reference,
     decay_factor,
     rank_paths,
 )
 from routerapp.replay.data import Pricing, RouteBenchRows, length_classes, prompt_feature
+from routerapp.stats import wilson_interval
 
 ARMS = ("weak", "strong")
+BASELINE = 1  # index in ARMS of the baseline path: shadows go there
 LENGTH_CLASSES = 2
 CONTEXTS = ("subject", "subject+length", "subject+features", "none")
 
@@ -61,12 +72,18 @@ class ReplayOptions:
     snapshot_every: int = 1  # a process re-reads the learned state every K of its decisions
     processes: int = 1  # decisions are dealt round-robin to this many processes
     controller_fold_every: int = 1  # visible outcomes reach the controller every F decisions
+    # Shadow traffic (module docstring): share of the weak-served calls also sent to strong.
+    shadow_rate: float = 0.0
+    learn_from_shadows: bool = True
 
     def __post_init__(self) -> None:
         for name, least in STALENESS_DEFAULTS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        rate = self.shadow_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+            raise ValueError(f"shadow_rate must be a number in [0, 1], got {rate!r}")
 
     @property
     def staleness(self) -> dict[str, int]:
@@ -93,6 +110,7 @@ class ReplayResult:
     to_strong: np.ndarray  # bool per request, aligned with `order`
     controller: ControllerState
     reasons: dict[str, int]
+    shadowed: np.ndarray  # bool per request, aligned with `order`: a shadow call to strong
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,10 @@ class Outcome:
     output_tokens: float
     reference_quality: float  # `Ranking.reference_quality` at decision time
     bucket_name: str
+    # The baseline's correctness and output length when the call was shadowed (and shadows
+    # are learned from); None otherwise.
+    shadow_value: float | None = None
+    shadow_output_tokens: float = 0.0
 
 
 class Learned:
@@ -138,14 +160,27 @@ class Learned:
 
     def learn(self, outcome: Outcome) -> None:
         """The posterior counts and output lengths of one outcome (not the controller)."""
-        b, arm = outcome.bucket, outcome.arm
-        delta = (outcome.value, 1.0 - outcome.value)
+        self._learn_one(
+            outcome.bucket, outcome.parent, outcome.arm, outcome.value, outcome.output_tokens
+        )
+        if outcome.shadow_value is not None:
+            # Paired evidence: the baseline's answer to the same prompt.
+            self._learn_one(
+                outcome.bucket,
+                outcome.parent,
+                BASELINE,
+                outcome.shadow_value,
+                outcome.shadow_output_tokens,
+            )
+
+    def _learn_one(self, b: int, parent: int, arm: int, value: float, output_tokens: float) -> None:
+        delta = (value, 1.0 - value)
         self.bucket_evidence[b, arm] += delta
-        self.parent_evidence[outcome.parent, arm] += delta
+        self.parent_evidence[parent, arm] += delta
         self.goal_evidence[arm] += delta
-        self.output_sum[b, arm] += outcome.output_tokens
+        self.output_sum[b, arm] += output_tokens
         self.output_count[b, arm] += 1
-        self.goal_output_sum[arm] += outcome.output_tokens
+        self.goal_output_sum[arm] += output_tokens
         self.goal_output_count[arm] += 1
 
     def fold(self, outcomes: list[Outcome], config: EngineConfig) -> None:
@@ -159,6 +194,13 @@ class Learned:
                 bucket=outcome.bucket_name or None,
                 chosen_path=ARMS[outcome.arm],
             )
+            if outcome.shadow_value is not None:
+                self.controller = controller_observe_reference(
+                    self.controller,
+                    value=outcome.shadow_value,
+                    config=config,
+                    bucket=outcome.bucket_name or None,
+                )
 
 
 def _buckets(
@@ -197,6 +239,10 @@ def replay(
     order = np.random.default_rng(options.seed).permutation(count)
     # A separate stream for the engine, so the order does not depend on engine draws.
     rng = np.random.default_rng([options.seed, 1])
+    # And one for the shadow coin, drawn on every call, so shadows do not move the decisions'
+    # stream and a rate of 0 is exactly the replay without shadows.
+    shadow_rng = np.random.default_rng([options.seed, 2])
+    learn_shadows = options.learn_from_shadows
     config = options.config
     pricing = options.pricing
     buckets, parents = _buckets(rows, options.context, order.tolist(), options.length_classes)
@@ -225,6 +271,7 @@ def replay(
     pending: deque[Outcome] = deque()  # outcomes not yet visible, in decision order
     unfolded: list[Outcome] = []  # visible outcomes the controller has not folded yet
     to_strong = np.zeros(count, dtype=bool)
+    shadowed = np.zeros(count, dtype=bool)
     reasons: dict[str, int] = {}
     for step, row in enumerate(order.tolist()):
         # Outcomes are learned when they become visible, so decay applies from then on.
@@ -285,6 +332,8 @@ def replay(
         chosen = 1 if ranking.order[0] == "strong" else 0
         to_strong[step] = chosen == 1
         reasons[ranking.reason] = reasons.get(ranking.reason, 0) + 1
+        shadowed[step] = shadow_rng.random() < options.shadow_rate and chosen != BASELINE
+        learned_shadow = bool(shadowed[step]) and learn_shadows
         pending.append(
             Outcome(
                 step=step,
@@ -295,6 +344,8 @@ def replay(
                 output_tokens=float(response_tokens[row, chosen]),
                 reference_quality=ranking.reference_quality,
                 bucket_name=buckets[row],
+                shadow_value=float(correct[row, BASELINE]) if learned_shadow else None,
+                shadow_output_tokens=float(response_tokens[row, BASELINE]),
             )
         )
         if progress is not None:
@@ -304,7 +355,11 @@ def replay(
         live.learn(outcome)
     live.fold([*unfolded, *pending], config)
     return ReplayResult(
-        order=order, to_strong=to_strong, controller=live.controller, reasons=reasons
+        order=order,
+        to_strong=to_strong,
+        controller=live.controller,
+        reasons=reasons,
+        shadowed=shadowed,
     )
 
 
@@ -347,12 +402,64 @@ def summarise(rows: RouteBenchRows, result: ReplayResult, options: ReplayOptions
         "best_fixed": best_fixed,
         "regret_vs_best_fixed": float(best_total - got.sum()),
         "final_tolerance": state.effective_tolerance(options.config),
+        # The controller's final estimate of the best fixed path's total (model-based
+        # reference), to compare with the labels' always-strong total.
+        "reference_total": state.reference_total,
         "reasons": result.reasons,
     }
     if options.staleness:
         # Only when set, so the default summary stays what it always was.
         summary["staleness"] = options.staleness
+    if options.shadow_rate > 0.0:
+        summary["shadow"] = shadow_summary(
+            weak=weak,
+            strong=strong,
+            to_strong=to_strong,
+            shadowed=result.shadowed,
+            cost=cost,
+            cost_strong=cost_strong,
+            options=options,
+        )
     return summary
+
+
+def shadow_summary(
+    *,
+    weak: np.ndarray,
+    strong: np.ndarray,
+    to_strong: np.ndarray,
+    shadowed: np.ndarray,
+    cost: float,
+    cost_strong: np.ndarray,
+    options: ReplayOptions,
+) -> dict[str, Any]:
+    """Shadow traffic in request order: its share and cost (the strong model's true cost of
+    each shadowed row), cost and savings net of it, and the downgrade regret - the share of
+    weak-served calls where strong was right and weak wrong - as the shadows measured it (with
+    its 95% Wilson interval) next to the truth over every weak-served call."""
+    downgraded = ~to_strong
+    regret = (strong > weak) & downgraded
+    sampled = int(shadowed.sum())
+    regrets = int((regret & shadowed).sum())
+    low, high = wilson_interval(regrets, sampled)
+    true_rate = float(regret.sum() / downgraded.sum()) if downgraded.any() else 0.0
+    shadow_cost = float(cost_strong[shadowed].sum())
+    return {
+        "rate": options.shadow_rate,
+        "judge": "labels",
+        "learn_from_shadows": options.learn_from_shadows,
+        "calls": sampled,
+        "share": float(shadowed.mean()),
+        "cost": shadow_cost,
+        "cost_with_shadows": cost + shadow_cost,
+        "savings_net": float(1.0 - (cost + shadow_cost) / cost_strong.sum()),
+        "regret_measured": regrets / sampled if sampled else None,
+        "regret_low": low,
+        "regret_high": high,
+        "regret_true": true_rate,
+        "regret_true_in_interval": low <= true_rate <= high,
+        "downgraded": int(downgraded.sum()),
+    }
 
 
 def progress_bar(stream: Any = sys.stderr) -> Callable[[int, int], None]:

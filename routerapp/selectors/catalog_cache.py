@@ -45,6 +45,7 @@ from routerapp.dbwork import run_db
 from routerapp.errors import NotFound
 from routerapp.models import ApiKey, Goal, ModelPrice, Path, Posterior, Provider
 from routerapp.providers.client import ProviderConfig
+from routerapp.rules import RuleError, rules_compile
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ class GoalRoute:
     version: int = 1  # the goal's configuration version (bumped by approved change requests)
     # Rules: the goal's rule set compiled once per catalog build (routerapp.rules).
     rules: tuple[Any, ...] = ()
+    # Why the stored rules were refused (then `rules` is empty and the goal routes without).
+    rules_error: str = ""
     # Classifier step: off when `classifier` is None.
     classifier: PathPlan | None = None
     classifier_prompt: str = ""
@@ -233,6 +236,12 @@ def _goal_route(goal: Goal, paths: list[PathPlan], every_path: dict[int, PathPla
         config, error = goal.engine_config(), ""
     except engine.EngineError as refused:
         config, error = None, str(refused)
+    try:
+        rules, rules_error = rules_compile(goal.rules), ""
+    except RuleError as refused_rules:
+        # Rules stored past the checks (an edit in the database, an older version of the
+        # checks): the goal routes without them and every decision says so, never a 500.
+        rules, rules_error = (), f"the goal's rules were ignored: {refused_rules}"
     return GoalRoute(
         id=goal.id,
         slug=goal.slug,
@@ -246,6 +255,8 @@ def _goal_route(goal: Goal, paths: list[PathPlan], every_path: dict[int, PathPla
         baseline=every_path.get(goal.baseline_path_id) if goal.baseline_path_id else None,
         created_at=goal.created_at,
         version=goal.version,
+        rules=rules,
+        rules_error=rules_error,
         classifier=every_path.get(goal.classifier_path_id) if goal.classifier_path_id else None,
         classifier_prompt=goal.classifier_prompt,
         classifier_timeout_seconds=goal.classifier_timeout_seconds,

@@ -1,7 +1,8 @@
-"""Dashboard and report reads: overview, savings, regret, traffic over time.
+"""Dashboard and report reads: overview, savings, traffic over time (regret: selectors/regret.py).
 
-Every aggregate reads `HourlyRollup` (a few rows per goal, path and hour), never the decision
-table, so pages stay fast at millions of decisions.
+Every aggregate reads `HourlyRollup` (a few rows per goal, path and hour; the savings report
+also `RegretRollup` for shadow and judge spend), never the decision table, so pages stay fast
+at millions of decisions.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from django.db.models import Min, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from routerapp import engine
-from routerapp.models import Goal, HourlyRollup
+from routerapp.models import Goal, HourlyRollup, RegretRollup
 
 Granularity = Literal["hour", "day"]
+R = TypeVar("R", HourlyRollup, RegretRollup)
 GRANULARITIES: tuple[Granularity, ...] = ("hour", "day")
 HOURS_PER_MONTH = Decimal("730")  # 365 * 24 / 12
 ZERO = Decimal(0)
@@ -30,17 +32,21 @@ _SUMS = {
     "success_sum": Sum("success_sum"),
     "spend": Sum("spend"),
     "baseline_spend": Sum("baseline_spend"),
+    "classifier_spend": Sum("classifier_spend"),
     "latency_ms_sum": Sum("latency_ms_sum"),
 }
+# Spend on shadow calls and their judging: kept out of `spend` (it served no client) and
+# netted out of the savings.
+_OVERHEAD_SUMS = {"shadow_spend": Sum("shadow_spend"), "judge_spend": Sum("judge_spend")}
 
 
-def _hour_floor(moment: datetime) -> datetime:
+def hour_floor(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def _periods(start: datetime, end: datetime, granularity: Granularity) -> list[datetime]:
     """Every period start from `start` up to (not including) `end`, in UTC."""
-    current = _hour_floor(start.astimezone(UTC))
+    current = hour_floor(start.astimezone(UTC))
     step = timedelta(hours=1)
     if granularity == "day":
         current = current.replace(hour=0)
@@ -59,6 +65,22 @@ def period_label(moment: datetime, granularity: Granularity) -> str:
     )
 
 
+def rollup_window(
+    rollups: QuerySet[R],
+    *,
+    start: datetime,
+    end: datetime,
+    goal: Goal | None = None,
+    goal_ids: Collection[int] | None = None,
+) -> QuerySet[R]:
+    """Hourly rollup rows (`HourlyRollup` or `RegretRollup`) of the window's hours, of one goal
+    or of the goals in `goal_ids` (None: every goal). The hour holding `start` is included."""
+    rollups = rollups.filter(hour__gte=hour_floor(start), hour__lt=end)
+    if goal_ids is not None:
+        rollups = rollups.filter(goal_id__in=list(goal_ids))
+    return rollups.filter(goal=goal) if goal is not None else rollups
+
+
 def _rollups(
     *,
     start: datetime,
@@ -66,10 +88,9 @@ def _rollups(
     goal: Goal | None = None,
     goal_ids: Collection[int] | None = None,
 ) -> QuerySet[HourlyRollup]:
-    rollups = HourlyRollup.objects.filter(hour__gte=_hour_floor(start), hour__lt=end)
-    if goal_ids is not None:
-        rollups = rollups.filter(goal_id__in=list(goal_ids))
-    return rollups.filter(goal=goal) if goal is not None else rollups
+    return rollup_window(
+        HourlyRollup.objects.all(), start=start, end=end, goal=goal, goal_ids=goal_ids
+    )
 
 
 def _pct(part: Decimal, whole: Decimal) -> float | None:
@@ -84,16 +105,23 @@ class Totals:
     success_sum: float = 0.0
     spend: Decimal = ZERO
     baseline_spend: Decimal = ZERO
+    classifier_spend: Decimal = ZERO
+    shadow_spend: Decimal = ZERO
+    judge_spend: Decimal = ZERO
     latency_ms_sum: float = 0.0
 
     def add(self, row: Mapping[str, Any]) -> None:
-        self.requests += row["requests"] or 0
-        self.failed_requests += row["failed_requests"] or 0
-        self.outcomes += row["outcomes"] or 0
-        self.success_sum += row["success_sum"] or 0.0
-        self.spend += row["spend"] or ZERO
-        self.baseline_spend += row["baseline_spend"] or ZERO
-        self.latency_ms_sum += row["latency_ms_sum"] or 0.0
+        """Adds an `HourlyRollup` sums row, or a `RegretRollup` one (only its spend keys)."""
+        self.requests += row.get("requests") or 0
+        self.failed_requests += row.get("failed_requests") or 0
+        self.outcomes += row.get("outcomes") or 0
+        self.success_sum += row.get("success_sum") or 0.0
+        self.spend += row.get("spend") or ZERO
+        self.baseline_spend += row.get("baseline_spend") or ZERO
+        self.classifier_spend += row.get("classifier_spend") or ZERO
+        self.shadow_spend += row.get("shadow_spend") or ZERO
+        self.judge_spend += row.get("judge_spend") or ZERO
+        self.latency_ms_sum += row.get("latency_ms_sum") or 0.0
 
     @property
     def success_rate(self) -> float | None:
@@ -108,6 +136,16 @@ class Totals:
         return _pct(self.savings, self.baseline_spend)
 
     @property
+    def net_savings(self) -> Decimal:
+        """What routing saved after paying for its own machinery: the classifier step, the
+        shadow calls to the baseline and their judging."""
+        return self.savings - self.classifier_spend - self.shadow_spend - self.judge_spend
+
+    @property
+    def net_savings_pct(self) -> float | None:
+        return _pct(self.net_savings, self.baseline_spend)
+
+    @property
     def mean_latency_ms(self) -> float | None:
         return self.latency_ms_sum / self.requests if self.requests else None
 
@@ -120,6 +158,11 @@ class Totals:
             "baseline_spend": self.baseline_spend,
             "savings": self.savings,
             "savings_pct": self.savings_pct,
+            "classifier_spend": self.classifier_spend,
+            "shadow_spend": self.shadow_spend,
+            "judge_spend": self.judge_spend,
+            "net_savings": self.net_savings,
+            "net_savings_pct": self.net_savings_pct,
         }
 
 
@@ -205,7 +248,7 @@ def overview_report(
     )
 
 
-# --------------------------------------------------------------------------- savings and regret
+# --------------------------------------------------------------------------- savings
 
 
 @dataclass(frozen=True)
@@ -217,6 +260,9 @@ class SavingsRow:
     requests: int
     spend: Decimal
     baseline_spend: Decimal
+    classifier_spend: Decimal = ZERO
+    shadow_spend: Decimal = ZERO
+    judge_spend: Decimal = ZERO
 
     @property
     def savings(self) -> Decimal:
@@ -226,8 +272,22 @@ class SavingsRow:
     def savings_pct(self) -> float | None:
         return _pct(self.savings, self.baseline_spend)
 
+    @property
+    def net_savings(self) -> Decimal:
+        return self.savings - self.classifier_spend - self.shadow_spend - self.judge_spend
+
+    @property
+    def net_savings_pct(self) -> float | None:
+        return _pct(self.net_savings, self.baseline_spend)
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "savings": self.savings, "savings_pct": self.savings_pct}
+        return {
+            **asdict(self),
+            "savings": self.savings,
+            "savings_pct": self.savings_pct,
+            "net_savings": self.net_savings,
+            "net_savings_pct": self.net_savings_pct,
+        }
 
 
 @dataclass(frozen=True)
@@ -272,8 +332,9 @@ class SavingsReport:
             "granularity": self.granularity,
             "goal": self.goal,
             "totals": {
-                key: self.totals.as_dict()[key]
-                for key in ("requests", "spend", "baseline_spend", "savings", "savings_pct")
+                key: value
+                for key, value in self.totals.as_dict().items()
+                if key not in ("outcomes", "success_rate")
             },
             "rows": [row.as_dict() for row in self.rows],
             "path_costs": [cost.as_dict() for cost in self.path_costs],
@@ -291,16 +352,30 @@ def savings_report(
     """Spend vs baseline spend per period, goal and path, from the hourly rollups.
 
     Savings = baseline spend - actual spend: what the same tokens would have cost on the
-    goal's baseline path, minus what they cost on the path that answered. `goal_ids` limits
-    the report to those goals (an API key restricted to some goals).
+    goal's baseline path, minus what they cost on the path that answered. Net savings also take
+    off the classifier's spend and the shadow calls' and judge's spend (`RegretRollup`, per
+    served path), none of which is in the actual spend. `goal_ids` limits the report to those
+    goals (an API key restricted to some goals).
     """
+    grouping = ("period", "goal__slug", "path__name", "path__model")
     rows: Iterable[Mapping[str, Any]] = (  # mappings: see overview_report
         _rollups(start=start, end=end, goal=goal, goal_ids=goal_ids)
         .annotate(period=Trunc("hour", granularity, tzinfo=UTC))
-        .values("period", "goal__slug", "path__name", "path__model")
+        .values(*grouping)
         .annotate(**_SUMS)
-        .order_by("period", "goal__slug", "path__name")
     )
+    overheads: Iterable[Mapping[str, Any]] = (
+        rollup_window(
+            RegretRollup.objects.all(), start=start, end=end, goal=goal, goal_ids=goal_ids
+        )
+        .annotate(period=Trunc("hour", granularity, tzinfo=UTC))
+        .values(*grouping)
+        .annotate(**_OVERHEAD_SUMS)
+    )
+    merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for row in [*rows, *overheads]:
+        key = (period_label(row["period"], granularity), *(row[name] for name in grouping[1:]))
+        merged.setdefault(key, {}).update({k: v for k, v in row.items() if k not in grouping})
     report = SavingsReport(
         start=start,
         end=end,
@@ -310,16 +385,19 @@ def savings_report(
         path_costs=[],
     )
     costs: dict[tuple[str, str], PathCost] = {}
-    for row in rows:
-        report.totals.add(row)
+    for (period, goal_slug, path_name, model), sums in sorted(merged.items()):
+        report.totals.add(sums)
         savings_row = SavingsRow(
-            period=period_label(row["period"], granularity),
-            goal=row["goal__slug"],
-            path=row["path__name"],
-            model=row["path__model"],
-            requests=row["requests"] or 0,
-            spend=row["spend"] or ZERO,
-            baseline_spend=row["baseline_spend"] or ZERO,
+            period=period,
+            goal=goal_slug,
+            path=path_name,
+            model=model,
+            requests=sums.get("requests") or 0,
+            spend=sums.get("spend") or ZERO,
+            baseline_spend=sums.get("baseline_spend") or ZERO,
+            classifier_spend=sums.get("classifier_spend") or ZERO,
+            shadow_spend=sums.get("shadow_spend") or ZERO,
+            judge_spend=sums.get("judge_spend") or ZERO,
         )
         report.rows.append(savings_row)
         key = (savings_row.goal, savings_row.path)
@@ -335,27 +413,6 @@ def savings_report(
         )
     report.path_costs = [costs[key] for key in sorted(costs)]
     return report
-
-
-def regret_report(
-    *,
-    start: datetime,
-    end: datetime,
-    goal: Goal | None = None,
-    granularity: Granularity = "day",
-    goal_ids: Collection[int] | None = None,
-) -> dict[str, Any]:
-    """Downgrade regret from shadow comparisons, limited to `goal_ids` like savings_report.
-    Shadow traffic is not recorded yet, so this is the zero structure the dashboard and clients
-    can rely on until it is (and so holds no goal's rows, whatever `goal_ids` says)."""
-    return {
-        "from": start,
-        "to": end,
-        "granularity": granularity,
-        "goal": goal.slug if goal else None,
-        "totals": {"shadow_comparisons": 0, "regrets": 0, "regret_rate": None},
-        "rows": [],
-    }
 
 
 # --------------------------------------------------------------------------- goal detail

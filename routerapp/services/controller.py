@@ -56,9 +56,16 @@ def controller_fold(
     *,
     config: engine.EngineConfig,
 ) -> engine.ControllerState:
-    """`state` after the observations, in the order given."""
+    """`state` after the observations, in the order given: a served call's first outcome, or
+    a judged shadow's measure of the baseline's success on a random sample of calls (an
+    unbiased estimate of the reference quality, services/shadows.py)."""
     for row in observations:
         try:
+            if row.kind == ControllerObservation.Kind.REFERENCE:
+                state = engine.controller_observe_reference(
+                    state, value=row.value, config=config, bucket=row.bucket or None
+                )
+                continue
             state = engine.controller_observe(
                 state,
                 config=config,
@@ -94,7 +101,7 @@ def controller_advance(goal_id: int) -> int | None:
                 goal_id=goal_id, xid__gte=goal.controller_cursor, xid__lt=horizon
             )
             .order_by("xid", "id")
-            .only("path_id", "bucket", "value", "reference_quality")
+            .only("kind", "path_id", "bucket", "value", "reference_quality")
         )
         if not rows:
             return 0  # the cursor may stay behind: the (goal, xid) index skips empty ranges

@@ -10,16 +10,24 @@ from django.db import transaction
 
 from routerapp import demo_data
 from routerapp.models import Goal, ModelPrice, Path, Provider
+from routerapp.providers.simulator import JUDGE_MODEL
 from routerapp.roles import ADMIN, APPROVER, OPERATOR, ROLES, VIEWER
+from routerapp.rules import rules_check, rules_template
 
 DEMO_PASSWORD = "routerapp-demo"
 # Real list prices, USD per 1M tokens (input, output).
 LIST_PRICES = {
     "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
     "gpt-4o": (Decimal("2.50"), Decimal("10.00")),
+    # The simulator's judge, priced like a small model so the demo shows judge spend.
+    JUDGE_MODEL: (Decimal("0.15"), Decimal("0.60")),
 }
+# Demo goals shadow 10% of their downgraded calls to the baseline, judged by the simulator.
+DEMO_SHADOW_RATE = 0.10
 PRICES_FROM = date(2024, 7, 18)
 DEMO_PATHS = (("gpt-4o-mini", 0.7), ("gpt-4o", 0.3))
+# The demo goal that starts with the article's heuristic router as its rule set.
+TEMPLATE_RULES_GOAL = "task_complexity_routing"
 
 
 def _labels_condition(labels: list[str]) -> str:
@@ -81,7 +89,16 @@ def demo_seed() -> dict[str, int]:
         )
     goals = 0
     for slug, settings in DEMO_GOALS.items():
-        goal, created = Goal.objects.get_or_create(slug=slug, defaults=settings)
+        goal, created = Goal.objects.get_or_create(
+            slug=slug,
+            defaults={
+                **settings,
+                "shadow_rate": DEMO_SHADOW_RATE,
+                "judge_mode": Goal.JudgeMode.LLM,
+                "judge_provider": simulator,
+                "judge_model": JUDGE_MODEL,
+            },
+        )
         goals += created
         system_prompt = demo_data.system_prompt(slug)
         for model, weight in DEMO_PATHS:
@@ -99,4 +116,11 @@ def demo_seed() -> dict[str, int]:
         if goal.baseline_path_id is None:
             goal.baseline_path = goal.paths.get(name="gpt-4o")
             goal.save(update_fields=["baseline_path"])
+        if created and slug == TEMPLATE_RULES_GOAL:
+            # Seed data may set rules directly (later edits go through change requests).
+            goal.rules = rules_check(
+                rules_template(cheap="gpt-4o-mini", strong="gpt-4o"),
+                paths=dict(goal.paths.values_list("name", "enabled")),
+            )
+            goal.save(update_fields=["rules"])
     return {"users": users, "goals": goals}

@@ -25,7 +25,9 @@ from routerapp.models import (
     Outcome,
     Path,
     Posterior,
+    RegretRollup,
     RoutingDecision,
+    ShadowComparison,
 )
 
 _DECISION_FIELDS = [f for f in RoutingDecision._meta.concrete_fields if not f.primary_key]
@@ -79,10 +81,10 @@ _POSTERIOR_UPSERT = f"""
 _ROLLUP_UPSERT = f"""
     INSERT INTO {HourlyRollup._meta.db_table} AS r
         (goal_id, path_id, hour, requests, failed_requests, outcomes, success_sum, spend,
-         baseline_spend, latency_ms_sum, tokens_in, tokens_out)
+         baseline_spend, latency_ms_sum, tokens_in, tokens_out, classifier_spend)
     VALUES (%(goal)s, %(rollup_path)s, date_trunc('hour', %(at)s::timestamptz), %(requests)s,
             %(failed)s, %(outcomes)s, %(success)s, %(spend)s, %(baseline)s, %(latency)s,
-            %(tin)s, %(tout)s)
+            %(tin)s, %(tout)s, %(classifier_spend)s)
     ON CONFLICT (goal_id, path_id, hour) DO UPDATE SET
         requests = r.requests + EXCLUDED.requests,
         failed_requests = r.failed_requests + EXCLUDED.failed_requests,
@@ -92,21 +94,42 @@ _ROLLUP_UPSERT = f"""
         baseline_spend = r.baseline_spend + EXCLUDED.baseline_spend,
         latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum,
         tokens_in = r.tokens_in + EXCLUDED.tokens_in,
-        tokens_out = r.tokens_out + EXCLUDED.tokens_out"""
+        tokens_out = r.tokens_out + EXCLUDED.tokens_out,
+        classifier_spend = r.classifier_spend + EXCLUDED.classifier_spend"""
 
 
-def _learning_sql(decision_cte: str) -> str:
+# A call sampled for shadow traffic (services/shadows.py): its pending comparison and the
+# `sampled` count, in the decision's own statement, so every sampled call is in the funnel.
+_SHADOW_INSERT = f"""
+    INSERT INTO {ShadowComparison._meta.db_table}
+        (decision_id, goal_id, served_path_id, baseline_path_id, bucket, created_at)
+    SELECT d.id, %(goal)s, %(path)s, %(shadow_baseline)s, %(bucket)s, %(at)s
+    FROM d WHERE %(shadow_baseline)s::bigint IS NOT NULL
+    RETURNING id"""
+
+_SHADOW_SAMPLED = f"""
+    INSERT INTO {RegretRollup._meta.db_table} AS rr (goal_id, path_id, bucket, hour, sampled)
+    SELECT %(goal)s, %(path)s, %(bucket)s, date_trunc('hour', %(at)s::timestamptz), 1 FROM s
+    ON CONFLICT (goal_id, path_id, bucket, hour) DO UPDATE SET sampled = rr.sampled + 1"""
+
+
+def _learning_sql(decision_cte: str, *, shadows: bool = False) -> str:
     """One statement: the decision row `d`, then every write that follows from it."""
+    shadow_ctes = ""
+    if shadows:
+        shadow_ctes = f""",
+     s AS ({_SHADOW_INSERT}),
+     sr AS ({_SHADOW_SAMPLED})"""
     return f"""
 WITH d AS ({decision_cte}),
      o AS ({_OUTCOME_UPSERT}),
      c AS ({_OBSERVATION_INSERT}),
      p AS ({_POSTERIOR_UPSERT}),
-     r AS ({_ROLLUP_UPSERT})
+     r AS ({_ROLLUP_UPSERT}){shadow_ctes}
 SELECT d.id, (SELECT id FROM o), (SELECT count(*) FROM c) FROM d"""
 
 
-_RECORD = _learning_sql(_DECISION_INSERT)
+_RECORD = _learning_sql(_DECISION_INSERT, shadows=True)
 _REPORT = _learning_sql(_DECISION_GIVEN)
 
 
@@ -145,12 +168,18 @@ def _learning_params(
 
 
 def decision_insert(
-    decision: RoutingDecision, *, outcome: float | None, source: str, note: str
+    decision: RoutingDecision,
+    *,
+    outcome: float | None,
+    source: str,
+    note: str,
+    shadow_baseline_id: int | None = None,
 ) -> bool:
     """Insert an unsaved decision with everything it teaches, in one statement: the row, its
     automatic outcome (`outcome`, None for none) and the controller's observation of it, the
-    posterior counts and the hourly rollup. Sets `decision.pk`; True when an observation was
-    logged for the controller."""
+    posterior counts and the hourly rollup, and, for a call sampled for shadow traffic to
+    `shadow_baseline_id`, its pending comparison. Sets `decision.pk`; True when an observation
+    was logged for the controller."""
     params = {
         f"d_{field.column}": field.get_db_prep_save(getattr(decision, field.attname), connection)
         for field in _DECISION_FIELDS
@@ -174,6 +203,9 @@ def decision_insert(
         latency=decision.latency_ms,
         tin=decision.tokens_in,
         tout=decision.tokens_out,
+        # The classifier step's cost, netted out of the savings (reports).
+        classifier_spend=decision.classifier_cost,
+        shadow_baseline=shadow_baseline_id,
     )
     with connection.cursor() as cursor:
         cursor.execute(_RECORD, params)
@@ -204,7 +236,15 @@ def outcome_store(
         reported_at=reported_at,
     )
     params.update(
-        decision=decision.pk, requests=0, failed=0, spend=0, baseline=0, latency=0.0, tin=0, tout=0
+        decision=decision.pk,
+        requests=0,
+        failed=0,
+        spend=0,
+        baseline=0,
+        latency=0.0,
+        tin=0,
+        tout=0,
+        classifier_spend=0,
     )
     with connection.cursor() as cursor:
         cursor.execute(_REPORT, params)

@@ -4,7 +4,9 @@ The flow is split by what it waits on, so the async view never holds a DB connec
 an upstream call is in flight:
 
 1. `route_plan` (computation): the goal and its paths, prices and posteriors from this
-   process's snapshots (selectors/catalog_cache.py: no SQL when warm) -> features -> ranking.
+   process's snapshots (selectors/catalog_cache.py: no SQL when warm) -> features (and the
+   classifier's label, `route_plan_async` only: services/classifier.py) -> the goal's rules
+   (routerapp/rules.py: pins, excludes, bucket) -> ranking and each path's probability.
 2. `route_execute` (async, network): call the ranked paths in order with fallback on
    retryable provider errors, skipping providers whose circuit is open.
 3. `decision_record` (sync, one SQL statement, on the DB pool): decision, automatic outcome,
@@ -42,6 +44,7 @@ from routerapp.models.traffic import new_request_id
 from routerapp.providers.circuit import CircuitBreaker
 from routerapp.providers.client import ProviderResult, chat, chat_stream
 from routerapp.providers.errors import ProviderError
+from routerapp.rules import NO_RULES, RuleResult, rules_apply
 from routerapp.selectors.catalog_cache import (
     ApiKeyRecord,
     GoalRoute,
@@ -53,10 +56,15 @@ from routerapp.selectors.catalog_cache import (
 )
 from routerapp.selectors.posteriors import arms_for, arms_usable, evidence_decayed
 from routerapp.services.access import api_key_touch
+from routerapp.services.classifier import Classification, classify
 from routerapp.services.controller import nudge_on_commit
 from routerapp.services.learning import decision_insert
+from routerapp.services.shadows import shadow_baseline_for, shadow_enqueue_on_commit
 
 PREVIEW_CHARS = 4000
+# Engine draws behind each decision's propensity (the chance the policy gave the chosen path):
+# enough for the projection's self-normalised estimate, cheap next to an upstream call.
+PROPENSITY_DRAWS = 64
 
 _rng = np.random.default_rng()
 _rng_lock = threading.Lock()
@@ -81,6 +89,19 @@ class RoutePlan:
     passthrough: dict[str, Any]
     # Known before the call so a streamed answer can carry it in its headers.
     request_id: str = field(default_factory=new_request_id)
+    # Rules: what matched (`rules.RuleResult.hits`) and the path a pin put first (None: the
+    # engine's choice is first).
+    rule_hits: list[dict[str, Any]] = field(default_factory=list)
+    pinned_path_id: int | None = None
+    # Each eligible path's chance of being chosen first (path id -> probability).
+    probabilities: dict[int, float] = field(default_factory=dict)
+    goal_version: int = 0
+    # The classifier step: its label ("" when off or failed), cost and facts.
+    classifier_label: str = ""
+    classifier_cost: Decimal = Decimal(0)
+    classifier: dict[str, Any] = field(default_factory=dict)
+    # Shadow traffic: the share of calls not served by the baseline also sent to it.
+    shadow_rate: float = 0.0
 
     @property
     def ordered_paths(self) -> list[PathPlan]:
@@ -147,22 +168,64 @@ def bucket_for(goal: GoalRoute, features: Features) -> str:
 
 def _rank(
     arms: list[engine.Arm], goal: GoalRoute, bucket: str, state: engine.ControllerState
-) -> engine.Ranking:
+) -> tuple[engine.Ranking, dict[str, float]]:
+    """The engine's ranking and each arm's share of first choices (`PROPENSITY_DRAWS` draws),
+    from the same configuration and the same generator."""
     if goal.config is None:
         raise engine.InvalidConfig(goal.config_error)
+    config = goal.config
     with _rng_lock:  # numpy Generators are not thread-safe
         try:
-            return engine.rank_paths(
-                arms, config=goal.config, rng=_rng, state=state, bucket=bucket or None
+            ranking = engine.rank_paths(
+                arms, config=config, rng=_rng, state=state, bucket=bucket or None
             )
         except engine.InvalidCost:
             # No prices known: cost-aware objectives have nothing to trade; route on success.
-            return engine.rank_paths(
-                arms,
-                config=replace(goal.config, objective="success"),
-                rng=_rng,
-                bucket=bucket or None,
-            )
+            config, state = replace(goal.config, objective="success"), engine.ControllerState()
+            ranking = engine.rank_paths(arms, config=config, rng=_rng, bucket=bucket or None)
+        shares = engine.allocation_shares(
+            arms,
+            config=config,
+            rng=_rng,
+            state=state,
+            bucket=bucket or None,
+            draws=PROPENSITY_DRAWS,
+        )
+    return ranking, shares
+
+
+def request_features(
+    messages: list[dict[str, Any]], metadata: dict[str, Any] | None, passthrough: dict[str, Any]
+) -> Features:
+    """The call's features; a malformed request is the caller's error (400)."""
+    try:
+        return compute_features(
+            messages,
+            metadata=metadata,
+            response_format=passthrough.get("response_format"),
+            tools=passthrough.get("tools") or passthrough.get("functions"),
+        )
+    except ValueError as error:
+        raise InvalidRequest(str(error), param="messages") from error
+
+
+def _rules_for(
+    goal: GoalRoute, features: Features, classifier_label: str
+) -> tuple[RuleResult, dict[str, Any]]:
+    """The goal's rules over this call, and what the decision should say about them."""
+    notes: dict[str, Any] = {}
+    if goal.rules_error:
+        notes["rules_error"] = goal.rules_error  # stored rules refused: routed without them
+    if not goal.rules:
+        return NO_RULES, notes
+    names = {**features.as_names(), "classifier_label": classifier_label}
+    result = rules_apply(goal.rules, names, available={plan.name for plan in goal.paths})
+    if result.excluded and all(plan.name in result.excluded for plan in goal.paths):
+        # Checked at save against the paths enabled then; a path disabled since (or its
+        # provider) can still leave nothing: call the goal's paths rather than none.
+        notes["rules_ignored"] = "the excludes would leave no enabled path; they were ignored"
+        result = replace(result, excluded=frozenset())
+    return result, notes
 
 
 def route_plan(
@@ -173,26 +236,28 @@ def route_plan(
     metadata: dict[str, Any] | None,
     passthrough: dict[str, Any],
     learned: Learned | None = None,
+    features: Features | None = None,
+    classification: Classification | None = None,
 ) -> RoutePlan:
-    """Features and the engine's ranking over the goal's cached paths; no SQL when `learned`
-    (the goal's posteriors and controller state) is given, as the async callers do."""
+    """Features, the goal's rules and the engine's ranking over the goal's cached paths; no
+    SQL when `learned` (the goal's posteriors and controller state) is given, as the async
+    callers do. `classification`: the classifier step's result, if the goal has one."""
     if not goal.active:
         raise ConfigurationError(f"Goal '{goal.slug}' is paused.")
     if not goal.paths:
         raise ConfigurationError(f"Goal '{goal.slug}' has no enabled path.")
-    try:
-        features = compute_features(
-            messages, metadata=metadata, response_format=passthrough.get("response_format")
-        )
-    except ValueError as error:
-        raise InvalidRequest(str(error), param="messages") from error
+    if features is None:
+        features = request_features(messages, metadata, passthrough)
     learned = learned or learned_get(goal.id)
-    bucket = bucket_for(goal, features)
+    label = classification.label if classification is not None else ""
+    rules, rule_notes = _rules_for(goal, features, label)
+    bucket = rules.bucket or bucket_for(goal, features)
     by_id = {plan.id: plan for plan in goal.paths}
+    in_play = [plan for plan in goal.paths if plan.name not in rules.excluded]
     try:
         arms, refused = arms_usable(
             arms_for(
-                paths=goal.paths,
+                paths=in_play,
                 evidence=evidence_decayed(
                     learned.rows,
                     half_life_seconds=goal.half_life_seconds,
@@ -209,16 +274,30 @@ def route_plan(
                 f"Goal '{goal.slug}' has no path the engine can use: {'; '.join(refused.values())}",
                 refused_paths=refused,
             )
-        ranking = _rank(arms, goal, bucket, learned.controller_state())
+        ranking, shares = _rank(arms, goal, bucket, learned.controller_state())
     except engine.EngineError as error:
         # Numbers stored before they were validated (or edited in the database) that concern
         # the goal as a whole: a configuration to fix, not a server failure.
         raise ConfigurationError(
             f"Goal '{goal.slug}' cannot route as configured: {error}"
         ) from error
+    details = dict(ranking.details)
     if refused:
         # A path the engine refuses is left out, not the call; the decision says why.
-        ranking = replace(ranking, details={**ranking.details, "refused_paths": refused})
+        details["refused_paths"] = refused
+    if rules.excluded:
+        details["excluded_paths"] = sorted(rules.excluded)
+    details.update(rule_notes)
+    probabilities = {int(path_id): share for path_id, share in shares.items()}
+    pinned_id = next((plan.id for plan in in_play if plan.name == rules.pinned), None)
+    if pinned_id is not None and str(pinned_id) in ranking.order:
+        # The pin is called first; the engine's order of the others is the fallback order.
+        order = (str(pinned_id), *(p for p in ranking.order if p != str(pinned_id)))
+        ranking = replace(ranking, order=order)
+        probabilities = {pinned_id: 1.0}
+    else:
+        pinned_id = None
+    ranking = replace(ranking, details=details)
     baseline = goal.baseline
     if baseline is None:
         # No baseline configured: compare with the most expensive path (normally the strongest).
@@ -237,6 +316,14 @@ def route_plan(
         api_key_id=api_key.id if api_key else None,
         messages=messages,
         passthrough=passthrough,
+        rule_hits=rules.hits,
+        pinned_path_id=pinned_id,
+        probabilities=probabilities,
+        goal_version=goal.version,
+        classifier_label=label,
+        classifier_cost=classification.cost if classification is not None else Decimal(0),
+        classifier=classification.as_dict() if classification is not None else {},
+        shadow_rate=goal.shadow_rate,
     )
 
 
@@ -352,6 +439,8 @@ def _prompt_preview(messages: list[dict[str, Any]]) -> str:
 def _reason(plan: RoutePlan, execution: ExecutionResult) -> str:
     if execution.path is not None and str(execution.path.id) != plan.ranking.order[0]:
         return RoutingDecision.Reason.FALLBACK
+    if plan.pinned_path_id is not None:
+        return RoutingDecision.Reason.RULE
     if plan.ranking.reason == "exploration":
         return RoutingDecision.Reason.EXPLORATION
     return RoutingDecision.Reason.THOMPSON
@@ -386,6 +475,12 @@ def decision_record(
             "engine_reason": plan.ranking.reason,
         },
         features=plan.features.as_names(),
+        rule_hits=plan.rule_hits,
+        propensity=plan.probabilities.get(path.id) if path else None,
+        goal_version=plan.goal_version,
+        classifier_label=plan.classifier_label,
+        classifier_cost=plan.classifier_cost,
+        classifier=plan.classifier,
         attempts=[attempt.as_dict() for attempt in execution.attempts],
         tokens_in=tokens_in,
         tokens_out=tokens_out,
@@ -398,14 +493,24 @@ def decision_record(
         api_key_id=plan.api_key_id,
         created_at=now,
     )
+    # Sampled for shadow traffic: the pending comparison goes into the same statement.
+    shadow_baseline_id = shadow_baseline_for(plan, execution)
     observed = decision_insert(
         decision,
         outcome=value if path is not None else None,
         source=Outcome.Source.SUCCESS_WHEN,
         note=note,
+        shadow_baseline_id=shadow_baseline_id,
     )
     if observed:
         nudge_on_commit(plan.goal_id)
+    if shadow_baseline_id is not None and result is not None:
+        shadow_enqueue_on_commit(
+            decision_id=decision.pk,
+            messages=plan.messages,
+            params=plan.passthrough,
+            served=result.response,
+        )
     return decision, value
 
 
@@ -438,7 +543,12 @@ async def route_plan_async(
     passthrough: dict[str, Any],
 ) -> RoutePlan:
     """`route_plan` on the event loop: the learned state comes from this process's snapshot
-    (read on the DB pool only when it is missing or too old), the rest is computation."""
+    (read on the DB pool only when it is missing or too old), the classifier step (if the
+    goal has one) is an upstream call, the rest is computation."""
+    features = request_features(messages, metadata, passthrough)
+    classification = None
+    if goal.classifier is not None and goal.active and goal.paths:
+        classification = await classify(goal, messages)
     return route_plan(
         goal=goal,
         api_key=api_key,
@@ -446,6 +556,8 @@ async def route_plan_async(
         metadata=metadata,
         passthrough=passthrough,
         learned=await learned_aget(goal.id),
+        features=features,
+        classification=classification,
     )
 
 

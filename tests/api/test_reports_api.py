@@ -1,14 +1,18 @@
-"""GET /api/v1/reports/savings and /regret: JSON or CSV, API key `read` scope or a view role."""
+"""GET /api/v1/reports/savings: JSON or CSV, API key `read` scope or a view role (the regret
+report: test_regret_api.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from routerapp.models import HourlyRollup, RegretRollup
 from tests.builders import make_api_key, make_goal
 from tests.dashboard.conftest import record_decision
 
@@ -40,6 +44,11 @@ def test_savings_report_json_with_a_read_key(goal_with_traffic) -> None:
         "baseline_spend": 0.03,
         "savings": 0.018,
         "savings_pct": 0.6,
+        "classifier_spend": 0.0,
+        "shadow_spend": 0.0,
+        "judge_spend": 0.0,
+        "net_savings": 0.018,
+        "net_savings_pct": 0.6,
     }
     assert {row["path"]: row["requests"] for row in body["rows"]} == {"gpt-4o-mini": 2, "gpt-4o": 1}
     assert body["granularity"] == "hour"
@@ -97,10 +106,33 @@ def test_window_parameters_select_the_rows(goal_with_traffic) -> None:
     assert old["totals"]["requests"] == 0
 
 
-def test_regret_report_is_a_zero_structure_until_shadow_traffic_exists(goal_with_traffic) -> None:
+def test_net_savings_take_off_classifier_shadow_and_judge_spend(goal_with_traffic) -> None:
+    """Shadow calls never count in the routed spend: they only lower the net savings."""
+    mini, big = goal_with_traffic.paths.order_by("id")
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    # One call on the big path: one rollup row, whatever the hour boundaries.
+    HourlyRollup.objects.filter(goal=goal_with_traffic, path=big).update(
+        classifier_spend=Decimal("0.001")
+    )
+    RegretRollup.objects.create(
+        goal=goal_with_traffic,
+        path=mini,
+        hour=hour,
+        sampled=1,
+        judged=1,
+        shadow_spend=Decimal("0.004"),
+        judge_spend=Decimal("0.002"),
+    )
     client = _key_client(("read",))
-    body = client.get(reverse("report-regret"), {"goal": goal_with_traffic.slug}).json()
-    assert body["totals"] == {"shadow_comparisons": 0, "regrets": 0, "regret_rate": None}
-    assert body["rows"] == []
-    csv_body = client.get(reverse("report-regret"), {"format": "csv"}).content.decode()
-    assert csv_body.splitlines()[0] == "period,goal,path,shadow_comparisons,regrets,regret_rate"
+    totals = client.get(reverse("report-savings")).json()["totals"]
+    assert totals["spend"] == 0.012  # unchanged by the shadow call
+    assert totals["savings"] == 0.018
+    assert totals["classifier_spend"] == 0.001
+    assert totals["shadow_spend"] == 0.004
+    assert totals["judge_spend"] == 0.002
+    assert totals["net_savings"] == 0.011
+    assert totals["net_savings_pct"] == round(0.011 / 0.03, 6)
+    rows = client.get(reverse("report-savings"), {"format": "csv"}).content.decode()
+    mini_row = next(r for r in csv.DictReader(io.StringIO(rows)) if r["path"] == "gpt-4o-mini")
+    assert float(mini_row["shadow_spend"]) == 0.004
+    assert float(mini_row["net_savings"]) == pytest.approx(0.018 - 0.004 - 0.002)

@@ -23,7 +23,8 @@ from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
 
 from routerapp.models import HourlyRollup, ModelPrice, RoutingDecision
-from tests.builders import make_api_key, make_goal
+from routerapp.services.governance import change_request_propose
+from tests.builders import make_api_key, make_goal, make_user
 
 SEED = 20_261_204
 MAX_EXAMPLES = 12  # per operation and generation mode (positive, negative), fuzzing phase
@@ -120,7 +121,15 @@ def test_real_objects_answer_as_documented(live: str) -> None:
     )
     key, raw = make_api_key(scopes=("admin",), name="fuzz", rate_limit_per_minute=1_000_000)
     headers = {"Authorization": f"Bearer {raw}"}
+    change = change_request_propose(
+        goal=goal,
+        changes={"quality_target": 0.9},
+        reason="fuzz",
+        actor=make_user(username="otto", role="operator"),
+    )
     ids = {
+        "/api/v1/change-requests/{id}": {"id": change.pk},
+        "/api/v1/goals/{slug}/versions": {"slug": goal.slug},
         "/api/v1/goals/{slug}": {"slug": goal.slug},
         "/api/v1/goals/{slug}/posteriors": {"slug": goal.slug},
         "/api/v1/paths/{id}": {"id": path.id},

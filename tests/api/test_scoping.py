@@ -19,14 +19,19 @@ from django.utils import timezone
 
 from routerapp.models import (
     ApiKey,
+    ChangeRequest,
+    ChangeRequestComment,
     Goal,
     HourlyRollup,
     Outcome,
     Path,
     Posterior,
+    RegretRollup,
     RoutingDecision,
+    ShadowComparison,
 )
-from tests.builders import make_api_key, make_goal
+from routerapp.services.governance import change_request_propose
+from tests.builders import make_api_key, make_goal, make_user
 
 B_SLUG = "support_ticket_triage"
 # Goal B's data a goal-A key has no way to know; none of it may appear in any answer.
@@ -90,12 +95,39 @@ def world(live: str) -> dict[str, Any]:
         spend="0.001",
         baseline_spend="0.002",
     )
+    # A shadow comparison and its rollup, so a regret report or comparison list that ignored
+    # the restriction would show B.
+    ShadowComparison.objects.create(
+        decision=decision_b,
+        goal=goal_b,
+        served_path=path_b,
+        baseline_path=path_b,
+        state=ShadowComparison.State.JUDGED,
+        shadow_text=B_SECRETS["answer"],
+    )
+    RegretRollup.objects.create(
+        goal=goal_b,
+        path=path_b,
+        hour=timezone.now().replace(minute=0, second=0, microsecond=0),
+        sampled=1,
+        judged=1,
+    )
     key_b, _ = make_api_key(scopes=("read",), goals=(goal_b,), name="key of goal b")
+    # A pending change request of B (by someone else than the walking key's owner), so an
+    # approval that ignored the restriction would change B.
+    change_b = change_request_propose(
+        goal=goal_b,
+        changes={"quality_target": 0.5},
+        reason="B's own change",
+        actor=make_user(username="b-operator", role="operator"),
+    )
     _, raw_a = make_api_key(
         scopes=("completions", "outcomes", "read", "admin"),
         goals=(goal_a,),
         name="key of goal a",
         rate_limit_per_minute=100_000,
+        # An owner who may do everything: the key's goal restriction alone must keep B out.
+        created_by=make_user(username="a-admin", role="admin"),
     )
     price = goal_a.paths.first().provider.prices.first()
     # How to fill each route's URL kwargs with goal B's objects (or shared ones where a
@@ -105,6 +137,7 @@ def world(live: str) -> dict[str, Any]:
         "goal-list": {},
         "goal-detail": {"slug": B_SLUG},
         "goal-posteriors": {"slug": B_SLUG},
+        "goal-rules-test": {"slug": B_SLUG},
         "path-list": {},
         "path-detail": {"pk": path_b.id},
         "provider-list": {},
@@ -116,8 +149,17 @@ def world(live: str) -> dict[str, Any]:
         "outcome-create": {},
         "report-savings": {},
         "report-regret": {},
+        "shadow-comparison-list": {},
         "chat-completions": {},
         "models-list": {},
+        "change-request-list": {},
+        "change-request-detail": {"pk": change_b.pk},
+        "change-request-approve": {"pk": change_b.pk},
+        "change-request-reject": {"pk": change_b.pk},
+        "change-request-withdraw": {"pk": change_b.pk},
+        "change-request-comments": {"pk": change_b.pk},
+        "goal-versions": {"slug": B_SLUG},
+        "goal-version-rollback": {"slug": B_SLUG, "version": 1},
     }
     body = {
         "goal": B_SLUG,
@@ -135,6 +177,10 @@ def world(live: str) -> dict[str, Any]:
         "baseline_path": path_b.id,
         "scopes": ["read"],
         "allowed_goals": [B_SLUG],
+        "reason": "walk",
+        "changes": {"quality_target": 0.4},
+        "comment": "walk",
+        "body": "walk",
     }
     return {
         "url": live,
@@ -156,6 +202,8 @@ def goal_b_state(goal: Goal) -> list[Any]:
         list(Outcome.objects.filter(decision__goal=goal).values_list("value", "source")),
         list(Posterior.objects.filter(goal=goal).values_list("successes", "failures")),
         list(ApiKey.objects.filter(allowed_goals=goal).values_list("id", "revoked_at", "scopes")),
+        list(ChangeRequest.objects.filter(goal=goal).values_list("id", "status")),
+        ChangeRequestComment.objects.filter(change_request__goal=goal).count(),
     ]
 
 

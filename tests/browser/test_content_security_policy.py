@@ -8,6 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, expect
 
+from routerapp.services.governance import change_request_propose
 from tests.builders import make_api_key, make_goal, make_user
 
 pytestmark = pytest.mark.browser
@@ -47,7 +48,7 @@ def test_pages_run_under_the_policy_without_a_violation_or_a_foreign_request(
             outcome = "success" if n % 2 else "failure"
             request_id = reply.headers["X-Router-Request-Id"]
             api.post("/api/v1/outcomes", json={"request_id": request_id, "outcome": outcome})
-    make_user(username="root", superuser=True)
+    root = make_user(username="root", superuser=True)
     console: list[str] = []
     foreign: list[str] = []
     local = urlsplit(live).netloc
@@ -90,6 +91,20 @@ def test_pages_run_under_the_policy_without_a_violation_or_a_foreign_request(
     expect(page.get_by_test_id("expression-error")).to_contain_text("line 1")
     visit("/playground", "#id_prompt")
     visit("/api-keys", "h1")
+    # Governance: the queue, a request's projection charts, history, the rule editor's script
+    # and htmx test box, the audit log.
+    change_request = change_request_propose(
+        goal=goal, changes={"quality_target": 0.9}, reason="csp", actor=root
+    )
+    visit("/changes", "[data-testid=change-requests]")
+    visit(f"/changes/{change_request.pk}", "[data-testid=projection-chart].js-plotly-plot")
+    visit(f"/goals/{goal.slug}/history", "[data-testid=versions]")
+    visit(f"/goals/{goal.slug}/rules", "[data-testid=rule-editor]")
+    page.get_by_test_id("load-template").click()
+    expect(page.get_by_test_id("rule-row")).to_have_count(3)
+    page.get_by_test_id("run-rule-test").click()
+    expect(page.get_by_test_id("rule-test-outcome")).to_be_visible()
+    visit("/audit", "[data-testid=audit-log]")
     visit("/api/docs/", ".swagger-ui .info .title")
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
     visit("/admin/", "#site-name")
@@ -99,4 +114,4 @@ def test_pages_run_under_the_policy_without_a_violation_or_a_foreign_request(
     assert page.evaluate("window.__cspViolations") == []
     assert [text for text in console if "Content Security Policy" in text] == []
     assert foreign == []
-    assert len(visited) == 10
+    assert len(visited) == 15

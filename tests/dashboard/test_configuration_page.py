@@ -5,9 +5,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from routerapp.models import AuditLog, Goal, ModelPrice, Path, Provider
+from routerapp.models import AuditLog, ChangeRequest, Goal, ModelPrice, Path, Provider
 from tests.builders import make_goal, make_provider
 from tests.dashboard.conftest import csrf_post
+from tests.dashboard.form_data import goal_data
 
 pytestmark = pytest.mark.django_db
 
@@ -71,12 +72,7 @@ def test_goal_form_wires_the_live_check(operator, client_for) -> None:
 
 def test_editing_a_goal_audits_the_change(operator, client_for) -> None:
     goal = make_goal()
-    data = {
-        **GOAL_FORM,
-        "slug": goal.slug,
-        "description": "new text",
-        "baseline_path": str(goal.baseline_path_id),
-    }
+    data = goal_data(goal, description="new text")  # a descriptive field: saved directly
     response = csrf_post(
         client_for(operator), reverse("dashboard:goal-edit", args=[goal.slug]), data
     )
@@ -104,6 +100,7 @@ def test_operator_adds_and_edits_a_path(operator, client_for) -> None:
     assert response.status_code == 302
     path = Path.objects.get(goal=goal, name="mini")
     assert path.extra_params == {"top_p": 0.9}
+    assert not path.enabled  # the goal routes already: enabling it is a change request
     duplicate = csrf_post(client, reverse("dashboard:path-create", args=[goal.slug]), data)
     assert duplicate.status_code == 200
     assert Path.objects.filter(goal=goal, name="mini").count() == 1
@@ -114,11 +111,13 @@ def test_operator_adds_and_edits_a_path(operator, client_for) -> None:
     edited = csrf_post(
         client,
         reverse("dashboard:path-edit", args=[path.pk]),
-        {**data, "alpha0": "3", "beta0": "1", "weight": "5"},
+        {**data, "alpha0": "3", "beta0": "1", "weight": "5", "reason": "a known-good model"},
     )
-    assert edited.status_code == 302
+    assert edited.status_code == 302  # proposed, not applied: a second person approves
+    change_request = ChangeRequest.objects.get(goal=goal)
+    assert {"field": "paths.mini.weight", "from": 2.0, "to": 5.0} in change_request.diff
     path.refresh_from_db()
-    assert (path.weight, path.alpha0, path.beta0) == (5.0, 3.0, 1.0)
+    assert (path.weight, path.alpha0, path.beta0, path.enabled) == (2.0, None, None, False)
 
 
 def test_provider_api_key_is_write_only(admin_user, client_for) -> None:

@@ -83,41 +83,6 @@ def test_quality_target_is_held_on_average_over_seeds() -> None:
     assert np.mean([cheap for _, cheap in runs]) > 0.35
 
 
-INTEGRAL = 2e-5  # the opt-in integral term as measured in docs/engine.md
-
-
-def test_integral_term_removes_the_standing_surplus() -> None:
-    # A deterministic plant: quality falls with the tolerance, value = 0.835 - 0.5 x tolerance,
-    # against a reference of 0.8 (floor 0.76), so the tolerance the goal needs is 0.15. The
-    # pure integral controller (tolerance = 0.05 - gain x D) can only hold 0.15 with a standing
-    # surplus D = -10; the integral term moves that offset into `bias` and D returns to ~0.
-    def settle(config: EngineConfig) -> ControllerState:
-        state = ControllerState()
-        for _ in range(20000):
-            value = 0.835 - 0.5 * state.effective_tolerance(config)
-            state = controller_observe(state, config=config, value=value, reference_quality=0.8)
-        return state
-
-    plain = settle(EngineConfig(quality_target=0.95))
-    assert plain.deficit == pytest.approx(-10.0, abs=0.5)
-    assert plain.bias == 0.0
-    corrected = settle(EngineConfig(quality_target=0.95, controller_integral=INTEGRAL))
-    assert abs(corrected.deficit) < 1.0
-    assert corrected.bias == pytest.approx(0.1, abs=0.01)
-    assert corrected.effective_tolerance(EngineConfig()) == pytest.approx(0.15, abs=0.005)
-
-
-def test_integral_term_lowers_the_surplus_on_a_seeded_stream() -> None:
-    # Same synthetic stream (fallback reference, seed 11): the final surplus shrinks.
-    _, _, plain = run_stream_state(EngineConfig(quality_target=0.95), seed=11)
-    quality, _, corrected = run_stream_state(
-        EngineConfig(quality_target=0.95, controller_integral=INTEGRAL), seed=11
-    )
-    assert corrected.bias > 0.05
-    assert abs(corrected.deficit) < abs(plain.deficit) - 5.0
-    assert quality >= 0.95 * BEST_MEAN - 0.01
-
-
 def test_path_offsets_compare_paths_inside_buckets() -> None:
     # Routing sends the cheap path to the easy bucket and the dear one to the hard bucket, so
     # pooled rates (cheap 0.88, dear 0.62) rank cheap first; within each bucket dear is better.
@@ -133,6 +98,14 @@ def test_path_offsets_compare_paths_inside_buckets() -> None:
     assert rates["easy"] > 0.9
     assert 0.55 < rates["hard"] < 0.65
     assert total == pytest.approx(110 * (rates["easy"] + rates["hard"]))
+
+
+def test_offsets_read_a_rarely_tried_path_as_worse_in_easy_buckets() -> None:
+    # Easy buckets: the cheap path is right 45 times out of 50, the dear one once out of once.
+    # Smoothing towards 1/2 makes one success out of one (0.75) look worse than 0.9: the
+    # early negative offsets behind the collapse mode of docs/engine.md.
+    easy = {f"b{i}": {"cheap": (50.0, 45.0), "dear": (1.0, 1.0)} for i in range(6)}
+    assert path_offsets(easy)["dear"] < 0.0
 
 
 def test_ranking_takes_the_best_path_from_the_controller_offsets() -> None:
@@ -203,20 +176,6 @@ def test_deficit_is_clipped_so_a_long_surplus_cannot_be_spent_later() -> None:
     assert state.deficit == pytest.approx((0.1 - 0.5) / 0.01)
 
 
-def test_integral_term_does_not_wind_up_while_the_tolerance_is_pinned() -> None:
-    config = EngineConfig(
-        quality_target=0.9, controller_gain=0.01, tolerance_max=0.5, controller_integral=INTEGRAL
-    )
-    state = ControllerState()
-    for _ in range(1000):
-        state = controller_observe(state, config=config, value=1.0, reference_quality=0.5)
-    assert state.effective_tolerance(config) == pytest.approx(0.5)
-    # D sits at the edge of the band (which moves with the integral offset) ...
-    assert state.deficit == pytest.approx((0.1 + state.bias - 0.5) / 0.01)
-    # ... and the offset stopped integrating once the tolerance was pinned (limit 0.4).
-    assert 0.0 < state.bias < 0.05
-
-
 def test_initial_tolerance_is_one_minus_the_target() -> None:
     config = EngineConfig(quality_target=0.9)
     assert ControllerState.from_dict(None).effective_tolerance(config) == pytest.approx(0.1)
@@ -235,7 +194,7 @@ def test_controller_state_round_trips_through_json() -> None:
         evidence={"task_type:code": {"1": (6.0, 5.0), "2": (4.0, 2.5)}},
         offsets={"1": 0.0, "2": -0.7},
         reference_total=9.2,
-        bias=0.08,
+        reference={"task_type:code": (3.0, 2.0)},
     )
     assert ControllerState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
 

@@ -78,7 +78,8 @@ def test_sparse_bucket_backs_off_to_the_goal_posterior() -> None:
     # 2 outcomes in the bucket (both failures), 1,000 goal-wide at 80%: the bucket's mean stays
     # near the goal rate (0.8 * 20 / (2 + 2 + 20) ~ 0.67) instead of its own 1/4.
     arm = Arm(path_id="p", successes=0, failures=2, goal_successes=800, goal_failures=202)
-    alpha, beta = posterior_parameters([arm], config=EngineConfig(backoff_strength=20.0))["p"]
+    config = EngineConfig(backoff_strength=20.0, prior_strength=2.0)  # prior Beta(1, 1)
+    alpha, beta = posterior_parameters([arm], config=config)["p"]
     assert alpha / (alpha + beta) == pytest.approx((1 + 16) / (1 + 2 + 1 + 20), abs=1e-9)
     assert alpha / (alpha + beta) > 0.6
 
@@ -92,4 +93,5 @@ def test_rich_bucket_stands_on_its_own() -> None:
 
 def test_goal_wide_call_borrows_nothing() -> None:
     arm = Arm(path_id="p", successes=3, failures=1, goal_successes=3, goal_failures=1)
+    # The default prior (strength 2, one path: Beta(1, 1)) plus the bucket's own evidence.
     assert posterior_parameters([arm], config=EngineConfig())["p"] == (4.0, 2.0)

@@ -26,7 +26,21 @@ from routerapp.selectors.catalog_cache import (
 )
 from routerapp.services.access import api_key_revoke, api_key_touch
 from routerapp.services.catalog import catalog_save
-from tests.builders import make_api_key, make_goal, make_price, make_provider
+from routerapp.services.governance import change_request_approve, change_request_propose
+from tests.builders import make_api_key, make_goal, make_price, make_provider, make_user
+
+
+def approved(goal: Goal, changes: dict[str, Any]) -> None:
+    """A change applied the only way routing changes: proposed, then approved by another."""
+    change = change_request_propose(
+        goal=goal,
+        changes=changes,
+        reason="test",
+        actor=make_user(username="proposer", role="operator"),
+    )
+    change_request_approve(
+        change_request=change, actor=make_user(username="approver", role="approver")
+    )
 
 
 def configuration_writes(goal: Goal, key: ApiKey) -> dict[str, Callable[[], Any]]:
@@ -34,12 +48,14 @@ def configuration_writes(goal: Goal, key: ApiKey) -> dict[str, Callable[[], Any]
     assert path is not None
     provider = path.provider
     return {
-        "path saved by the service": lambda: catalog_save(instance=path, data={"weight": 3.0}),
+        "path changed by a change request": lambda: approved(
+            goal, {"paths": {path.name: {"weight": 3.0}}}
+        ),
         "path updated in bulk": lambda: Path.objects.filter(goal=goal).update(enabled=False),
         "goal paused by QuerySet.update": lambda: Goal.objects.filter(id=goal.id).update(
             status=Goal.Status.PAUSED
         ),
-        "goal saved": lambda: catalog_save(instance=goal, data={"quality_target": 0.9}),
+        "goal saved": lambda: catalog_save(instance=goal, data={"description": "saved"}),
         "provider timeout": lambda: Provider.objects.filter(id=provider.id).update(
             timeout_seconds=5.0
         ),
