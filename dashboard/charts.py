@@ -22,7 +22,7 @@ PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4
 DENSITY_POINTS = 201
 
 
-def _layout(*, title: str = "", height: int = 320, **extra: Any) -> dict[str, Any]:
+def figure_layout(*, title: str = "", height: int = 320, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "height": height,
         "margin": {"l": 48, "r": 16, "t": 36 if title else 12, "b": 40},
@@ -129,7 +129,7 @@ def posterior_figure(rows: Sequence[Row], *, bucket: str = "") -> Figure:
         )
     return {
         "data": data,
-        "layout": _layout(
+        "layout": figure_layout(
             title=f"Posterior success rate{' — ' + bucket if bucket else ''}",
             xaxis={"title": {"text": "success rate"}, "tickformat": ".0%"},
             legend={"orientation": "h", "y": -0.32},
@@ -173,7 +173,7 @@ def share_over_time_figure(rows: Sequence[Row]) -> Figure:
         )
     return {
         "data": data,
-        "layout": _layout(
+        "layout": figure_layout(
             title="Traffic share over time",
             xaxis=_time_axis(periods),
             yaxis={"tickformat": ".0%", "range": [0, 1]},
@@ -211,7 +211,7 @@ def success_rate_figure(rows: Sequence[Row]) -> Figure:
         )
     return {
         "data": data,
-        "layout": _layout(
+        "layout": figure_layout(
             title="Success rate per path (95% interval)",
             xaxis=_time_axis([str(row["period"]) for row in rows]),
             yaxis={"tickformat": ".0%", "range": [0, 1.05]},
@@ -285,7 +285,7 @@ def spend_vs_baseline_figure(rows: Sequence[Row], *, cumulative: bool) -> Figure
     title = "Cumulative spend vs baseline" if cumulative else "Spend vs baseline per period"
     return {
         "data": data,
-        "layout": _layout(
+        "layout": figure_layout(
             title=title, barmode="group", yaxis={"tickprefix": "$", "rangemode": "tozero"}
         ),
     }
@@ -306,7 +306,7 @@ def spend_by_figure(rows: Sequence[Row], *, by: str) -> Figure:
     ]
     return {
         "data": data,
-        "layout": _layout(
+        "layout": figure_layout(
             title=f"Spend by {by}",
             barmode="stack",
             yaxis={"tickprefix": "$", "rangemode": "tozero"},
@@ -328,7 +328,7 @@ def cost_per_1k_figure(rows: Sequence[Row]) -> Figure:
                 "hovertemplate": "%{y}: $%{x:.4f} per 1k requests<extra></extra>",
             }
         ],
-        "layout": _layout(
+        "layout": figure_layout(
             title="Cost per 1k requests",
             height=max(200, 60 + 28 * len(rows)),
             xaxis={"tickprefix": "$"},
@@ -426,7 +426,7 @@ def regret_rate_figure(rows: Sequence[Row], *, thresholds: Mapping[str, float]) 
     )
     return {
         "data": data,
-        "layout": _layout(
+        "layout": figure_layout(
             title="Downgrade-regret rate (95% interval) and alert threshold",
             xaxis=_time_axis([str(row["period"]) for row in rows]),
             yaxis={"tickformat": ".0%", "range": [0, min(1.0, highest * 1.15)]},
@@ -460,7 +460,7 @@ def regret_funnel_figure(funnel: Mapping[str, int]) -> Figure:
                 "hovertemplate": "%{y}: %{x}<extra></extra>",
             }
         ],
-        "layout": _layout(
+        "layout": figure_layout(
             title="Sampled calls by funnel state",
             height=260,
             xaxis={"rangemode": "tozero"},

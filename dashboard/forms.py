@@ -23,6 +23,7 @@ from routerapp.models.catalog import api_key_env_rule
 from routerapp.selectors.audit import AuditFilters
 from routerapp.selectors.decisions import DecisionCursor, DecisionFilters
 from routerapp.selectors.reports import Granularity
+from routerapp.services.governance import GOVERNED_GOAL_FIELDS
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 WINDOW_CHOICES = [
@@ -137,20 +138,9 @@ def _reason_field() -> forms.CharField:
     )
 
 
-GOAL_SHADOW_FIELDS = (
-    "classifier_path",
-    "classifier_prompt",
-    "classifier_timeout_seconds",
-    "shadow_budget_usd",
-    "judge_mode",
-    "judge_provider",
-    "judge_model",
-    "judge_rubric",
-    "judge_max_tokens",
-    "learn_from_shadows",
-    "regret_threshold",
-    "regret_window",
-    "alert_webhook_url",
+# Governed settings the goal form shows beyond Goal.EDITABLE_FIELDS (classifier, shadows, judge).
+GOAL_SHADOW_FIELDS = tuple(
+    name for name in GOVERNED_GOAL_FIELDS if name not in Goal.EDITABLE_FIELDS
 )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dashboard.charts import Figure, _layout
+from dashboard.charts import Figure, figure_layout
 
 SIDES = ("current", "proposed")
 SIDE_COLORS = {"current": "#9ca3af", "proposed": "#2563eb"}
@@ -118,7 +118,7 @@ def projection_share_figure(projection: Mapping[str, Any]) -> Figure:
     ]
     return {
         "data": data,
-        "layout": _layout(
+        "layout": figure_layout(
             title="Share of calls per path",
             barmode="group",
             yaxis={"tickformat": ".0%", "rangemode": "tozero"},
@@ -153,7 +153,7 @@ def projection_success_figure(projection: Mapping[str, Any]) -> Figure:
                 "hovertemplate": "%{x}: %{y:.1%}<extra></extra>",
             }
         ],
-        "layout": _layout(
+        "layout": figure_layout(
             title="Success rate (95% interval)",
             showlegend=False,
             yaxis={"tickformat": ".0%", "range": [0, 1.05]},

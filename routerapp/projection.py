@@ -16,13 +16,15 @@ reports, for each policy, what it would have done on those calls:
    set the expected costs), so calls sharing those are evaluated once, with a generator seeded
    from that key: identical policies give identical numbers (a no-op projects zero change),
    and two policies that agree on a call use the same random numbers for it.
-2. **Share** per path: the mean of pi over the calls. **Calls that change path**: calls whose
-   most likely path (argmax of pi; ties go to the lowest path id) differs between the policies.
+2. **Share** per path: the mean of pi over the calls. **Calls that change path**: the expected
+   number of calls routed differently, sum over calls of the total variation between the two
+   policies' pi (a pin that moves every call counts each; a shift of 40% of one call's
+   probability counts 0.4). "Unsupported" moves are counted on the most likely path.
 3. **Spend**: sum over calls and paths of pi x the call's cost on that path: the logged cost
    for the path that served it, otherwise the logged tokens (in and out) x that path's current
    price; the output length of a path that did not answer is assumed equal to the logged one.
    **Savings** = the spend of the policy's baseline path on every call minus the spend. Both
-   are also scaled to 30 days by the time span of the logged calls.
+   are also scaled to 30 days by the time span of the logged calls, once it is at least a day.
 4. **Success rate with a 95% interval**, one method for both policies so they compare:
    - *SNIPS* (self-normalised inverse propensity scoring) when the log supports it: over calls
      with an outcome r and a stored propensity mu > 0 of the served path a, the weight is
@@ -69,6 +71,7 @@ MIN_EFFECTIVE_SAMPLE = 30.0
 # Monte Carlo decisions per engine evaluation (the router uses 64 for the propensity).
 DRAWS = 256
 MONTH_SECONDS = 30 * 86400.0
+MIN_SPAN_FOR_MONTH = 86400.0  # seconds of logged traffic before figures are scaled to a month
 DIGITS = 8  # rounding of USD (the decisions store 8 decimals) and rates in the result
 
 # Names a rule may use that old decisions did not store, with the value routing gives a call
@@ -557,7 +560,8 @@ def project(
     )
     times = [decision.at for decision in decisions]
     span = max(times) - min(times)
-    month_factor = MONTH_SECONDS / span if span > 0 else None
+    # Scaling minutes of traffic to a month multiplies their noise ~10^4 times: only from a day.
+    month_factor = MONTH_SECONDS / span if span >= MIN_SPAN_FOR_MONTH else None
     notes: list[str] = []
 
     # Success: one method for both sides.
@@ -604,6 +608,10 @@ def project(
     first_before = before.matrix.argmax(axis=1)
     first_after = after.matrix.argmax(axis=1)
     moved = first_before != first_after
+    # Expected calls routed differently: the share of each call's probability that moves
+    # (total variation), so a policy that keeps the same favourite but moves 40% of the traffic
+    # counts 40% of the calls, and a no-op counts exactly 0.
+    changed = 0.5 * float(np.abs(after.matrix - before.matrix).sum())
     # Where the log has outcomes: (path column, bucket under the proposed bucketing).
     observed = {
         (int(log.served[i]), after.buckets[i])
@@ -657,7 +665,7 @@ def project(
     if current.baseline != proposed.baseline:
         notes.append("The baseline path changes: each side's savings are against its own baseline.")
     if month_factor is None:
-        notes.append("The logged calls span no time: figures are not scaled to a month.")
+        notes.append("The logged calls span less than a day: figures are not scaled to a month.")
     if after.no_path or before.no_path:
         notes.append(
             f"{max(after.no_path, before.no_path)} calls matched exclude rules that leave no "
@@ -682,7 +690,7 @@ def project(
             "savings_per_month": difference("savings_per_month"),
             "success": round(estimates[1].rate - estimates[0].rate, DIGITS),
         },
-        "changed_path": int(moved.sum()),
+        "changed_path": int(round(changed)),
         "paths": path_rows,
         "unsupported": unsupported,
         "method": method,

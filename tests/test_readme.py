@@ -133,14 +133,20 @@ class Demo:
     var_dir: Path
     keys: dict[str, str] = field(default_factory=dict)  # placeholder -> printed key
     request_ids: list[str] = field(default_factory=list)
+    change_requests: list[int] = field(default_factory=list)
 
     def fill_in(self, text: str) -> str:
         """The README's text with its placeholders replaced by this demo's values."""
         text = text.replace(README_BASE_URL, self.base_url)
-        for placeholder in ("rk_admin...", "rk_..."):  # the longer one first
-            if placeholder in text:
-                assert placeholder in self.keys, f"{placeholder} is used before it is created"
-                text = text.replace(placeholder, self.keys[placeholder])
+        if "/change-requests/ID/" in text:
+            assert self.change_requests, "change-requests/ID is used before one was proposed"
+            text = text.replace(
+                "/change-requests/ID/", f"/change-requests/{self.change_requests[-1]}/"
+            )
+        # Keys for a user are `rk_<user>...`; the longer placeholders first.
+        # (a key used before its create_api_key line stays a placeholder and the call fails)
+        for placeholder in sorted(self.keys, key=len, reverse=True):
+            text = text.replace(placeholder, self.keys[placeholder])
         if "req_..." in text:
             assert self.request_ids, "req_... is used before any completion"
             text = text.replace("req_...", self.request_ids[-1])
@@ -186,6 +192,20 @@ def _check_curl(demo: Demo, command: str, body: Any) -> None:
             else:
                 assert body[name] == value
         assert "api_key" not in body
+    elif path == "/api/v1/change-requests":
+        sent = json.loads(_data(command))
+        assert body["status"] == "pending"
+        assert {change["field"] for change in body["diff"]} == {
+            f"goal.{name}" for name in sent["changes"]
+        }
+        assert "decisions" in body["projection"], body["projection"]
+        demo.change_requests.append(body["id"])
+    elif path.endswith("/approve"):
+        assert body["status"] == "applied"
+        assert body["applied_version"] == body["base_version"] + 1
+    elif path == "/api/v1/reports/regret":
+        assert body["goal"] == "email_classification"
+        assert body["sampled"] == sum(body["funnel"].values())
     else:
         pytest.fail(f"the test does not know what {path} should return; add it here")
 
@@ -233,7 +253,10 @@ def run_the_readme(demo: Demo) -> None:
                 key = stdout.strip().splitlines()[-1]
                 assert KEY.match(key), stdout
                 scopes = words[words.index("--scopes") + 1].split(",")
-                demo.keys["rk_admin..." if "admin" in scopes else "rk_..."] = key
+                if "--user" in words:
+                    demo.keys[f"rk_{words[words.index('--user') + 1]}..."] = key
+                else:
+                    demo.keys["rk_admin..." if "admin" in scopes else "rk_..."] = key
             elif words[0] == "curl":
                 _check_curl(demo, filled, _json(stdout, command))
             elif words[:3] == [".venv/bin/python", "-m", "routerapp.replay"]:
@@ -244,5 +267,6 @@ def run_the_readme(demo: Demo) -> None:
                 assert set(summary["median_us"]) == {"2", "5", "20"}
             else:
                 pytest.fail(f"the test does not know this README command; add it:\n{command}")
-    assert set(demo.keys) == {"rk_...", "rk_admin..."}, demo.keys
+    assert set(demo.keys) == {"rk_...", "rk_admin...", "rk_operator...", "rk_approver..."}
+    assert len(demo.change_requests) == 1
     assert len(demo.request_ids) >= 2  # the python example and the curl call

@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import mixins, serializers, viewsets
@@ -52,6 +54,7 @@ class GoalSerializer(serializers.ModelSerializer):
         return attrs
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class VisibleGoalField(serializers.SlugRelatedField):
     """A goal by slug, among the goals the caller may see: a goal-restricted key cannot name
     another goal (it reads as unknown)."""

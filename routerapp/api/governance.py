@@ -130,7 +130,7 @@ class _GovernanceApi(GenericAPIView):
 
 
 class ChangeRequestListCreateApi(_GovernanceApi):
-    class InputSerializer(serializers.Serializer):
+    class ChangeRequestInputSerializer(serializers.Serializer):
         goal = VisibleGoalField()
         reason = serializers.CharField(max_length=5000)
         changes = serializers.JSONField(
@@ -138,7 +138,7 @@ class ChangeRequestListCreateApi(_GovernanceApi):
             '"alpha0", "beta0", "enabled"}} and "rules": [...]; unknown fields are refused.'
         )
 
-    serializer_class = InputSerializer
+    serializer_class = ChangeRequestInputSerializer
 
     class FilterSerializer(serializers.Serializer):
         goal = serializers.SlugField(required=False, max_length=100)
@@ -160,9 +160,9 @@ class ChangeRequestListCreateApi(_GovernanceApi):
         assert page is not None  # every /api/v1 list is paginated
         return self.get_paginated_response([change_request_data(item) for item in page])
 
-    @extend_schema(request=InputSerializer, responses={201: ChangeRequestSerializer})
+    @extend_schema(request=ChangeRequestInputSerializer, responses={201: ChangeRequestSerializer})
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data, context={"request": request})
+        data = self.ChangeRequestInputSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         attrs = data.validated_data
         try:
@@ -228,14 +228,14 @@ class ChangeRequestWithdrawApi(_ChangeRequestDecisionApi):
 class ChangeRequestCommentCreateApi(_GovernanceApi):
     write_role = "review"
 
-    class InputSerializer(serializers.Serializer):
+    class CommentCreateInputSerializer(serializers.Serializer):
         body = serializers.CharField(max_length=5000)
 
-    serializer_class = InputSerializer
+    serializer_class = CommentCreateInputSerializer
 
-    @extend_schema(request=InputSerializer, responses={201: CommentSerializer})
+    @extend_schema(request=CommentCreateInputSerializer, responses={201: CommentSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.CommentCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             comment = change_request_comment(
@@ -292,18 +292,18 @@ class GoalVersionListApi(_GovernanceApi):
 class GoalVersionRollbackApi(_GovernanceApi):
     """Propose the configuration of an earlier version again (a new change request)."""
 
-    class InputSerializer(serializers.Serializer):
+    class RollbackInputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
-    serializer_class = InputSerializer
+    serializer_class = RollbackInputSerializer
 
     @extend_schema(
-        request=InputSerializer,
+        request=RollbackInputSerializer,
         responses={201: ChangeRequestSerializer},
         parameters=[OpenApiParameter("version", int, OpenApiParameter.PATH)],
     )
     def post(self, request: Request, slug: str, version: int) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.RollbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         goal = get_object_or_404(goal_list_visible(api_key=request_api_key(request)), slug=slug)
         try:

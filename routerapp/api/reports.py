@@ -217,7 +217,11 @@ class RegretRowSerializer(serializers.Serializer):
     judge_spend = serializers.FloatField()
 
 
-class RegretReportSerializer(_ReportBody):
+class RegretReportSerializer(_ReportBody, RegretFiguresSerializer):
+    """The window's figures at the top level (the issue's contract: `sampled`, `judged`,
+    `regret_rate`, `low`, `high`, `shadow_spend`, `funnel`), and again as `totals` beside the
+    breakdowns, the shape of the savings report."""
+
     totals = RegretFiguresSerializer()
     paths = RegretPathSerializer(many=True)
     buckets = RegretBucketSerializer(many=True)
@@ -408,6 +412,7 @@ class RegretReportApi(_ReportApi):
             "to": report.end,
             "granularity": report.granularity,
             "goal": report.goal,
+            **_regret_figures(report.totals),
             "totals": _regret_figures(report.totals),
             "paths": [
                 {"goal": row.goal, "path": row.path, "model": row.model}

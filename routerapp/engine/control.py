@@ -23,6 +23,10 @@ is tried least where it looks worst, so its rate there rests on few, adaptively 
 outcomes (biased low). Shadow traffic, the baseline path called on a random sample of the
 calls it did not serve, gives unbiased observations of the reference in each bucket;
 `controller_observe_reference` adds them to the reference path's own record there.
+What remains uncertain is the reference's rate on the calls it did not serve; the controller
+aims at the estimate plus `REFERENCE_MARGIN_Z` standard errors of it (`reference_aim`), so
+the floor is held against an upper bound that tightens as evidence accumulates, and
+`reference_total` in the state is that aim.
 """
 
 from __future__ import annotations
@@ -103,6 +107,45 @@ def _bucket_rates(
     return rates
 
 
+# Standard errors of the reference estimate the controller adds to it (`reference_aim`):
+# chosen on the 20-seed replays of dev and its two halves (docs/engine.md, "Shadows and one
+# set of defaults"); 0.3 holds the floor on all three at <= 53% strong on dev, 0.4-0.5 cost
+# dev ~1 point more strong share than the target allows.
+REFERENCE_MARGIN_Z = 0.3
+
+
+def _estimate(
+    buckets: Mapping[str, tuple[int, float]],
+    evidence: Mapping[str, Mapping[str, tuple[float, float]]],
+    offsets: Mapping[str, float],
+    strength: float,
+    reference: Mapping[str, tuple[float, float]] | None,
+) -> tuple[float, dict[str, float], str | None]:
+    totals: dict[str, float] = dict.fromkeys(offsets, 0.0)
+    rates: dict[str, dict[str, float]] = {}
+    for key, (count, _) in buckets.items():
+        bucket_rates = _bucket_rates(evidence.get(key, {}), offsets, strength)
+        for path, rate in bucket_rates.items():
+            totals[path] += count * rate
+        rates[key] = bucket_rates
+    if not totals:
+        return 0.0, {}, None
+    best = max(sorted(totals), key=totals.__getitem__)
+    best_rates = {key: bucket_rates[best] for key, bucket_rates in rates.items()}
+    if not reference:
+        return totals[best], best_rates, best
+    total = 0.0
+    for key, (count, _) in buckets.items():
+        extra_n, extra_v = reference.get(key, (0.0, 0.0))
+        if extra_n > 0.0:
+            # The shrinkage target is unchanged; the sample adds to the best path's record.
+            n, v = evidence.get(key, {}).get(best, (0.0, 0.0))
+            prior = best_rates[key] * (n + strength) - v  # = strength x shrinkage target
+            best_rates[key] = (v + extra_v + prior) / (n + extra_n + strength)
+        total += count * best_rates[key]
+    return total, best_rates, best
+
+
 def reference_estimate(
     buckets: Mapping[str, tuple[int, float]],
     evidence: Mapping[str, Mapping[str, tuple[float, float]]],
@@ -118,29 +161,64 @@ def reference_estimate(
     the engine rarely sends it (and its record is short and adaptively stopped) the sample
     carries the estimate.
     """
-    totals: dict[str, float] = dict.fromkeys(offsets, 0.0)
-    rates: dict[str, dict[str, float]] = {}
+    total, rates, _ = _estimate(buckets, evidence, offsets, strength, reference)
+    return total, rates
+
+
+def _unserved_variance(
+    buckets: Mapping[str, tuple[int, float]],
+    evidence: Mapping[str, Mapping[str, tuple[float, float]]],
+    reference: Mapping[str, tuple[float, float]] | None,
+    rates: Mapping[str, float],
+    best: str,
+    strength: float,
+) -> float:
+    variance = 0.0
     for key, (count, _) in buckets.items():
-        bucket_rates = _bucket_rates(evidence.get(key, {}), offsets, strength)
-        for path, rate in bucket_rates.items():
-            totals[path] += count * rate
-        rates[key] = bucket_rates
-    if not totals:
-        return 0.0, {}
-    best = max(sorted(totals), key=totals.__getitem__)
-    best_rates = {key: bucket_rates[best] for key, bucket_rates in rates.items()}
-    if not reference:
-        return totals[best], best_rates
-    total = 0.0
-    for key, (count, _) in buckets.items():
-        extra_n, extra_v = reference.get(key, (0.0, 0.0))
-        if extra_n > 0.0:
-            # The shrinkage target is unchanged; the sample adds to the best path's record.
-            n, v = evidence.get(key, {}).get(best, (0.0, 0.0))
-            prior = best_rates[key] * (n + strength) - v  # = strength x shrinkage target
-            best_rates[key] = (v + extra_v + prior) / (n + extra_n + strength)
-        total += count * best_rates[key]
-    return total, best_rates
+        n, _ = evidence.get(key, {}).get(best, (0.0, 0.0))
+        shadows, _ = (reference or {}).get(key, (0.0, 0.0))
+        rate = rates[key]
+        unserved = max(count - n, 0.0)
+        variance += unserved**2 * rate * (1.0 - rate) / max(n + shadows + strength, 1e-9)
+    return variance
+
+
+def reference_standard_error(
+    buckets: Mapping[str, tuple[int, float]],
+    evidence: Mapping[str, Mapping[str, tuple[float, float]]],
+    offsets: Mapping[str, float],
+    strength: float,
+    reference: Mapping[str, tuple[float, float]] | None = None,
+) -> float:
+    """Standard error of `reference_estimate`'s total, from its decomposition per bucket:
+    the c calls of a bucket split into the n the best path served, counted at their observed
+    values (nothing to estimate), and the c - n others (downgraded), at a rate resting on the
+    n own outcomes, the shadows (an unbiased sample of exactly those calls) and `strength`
+    pseudo-outcomes: Var = sum over buckets of (c - n)^2 x r (1 - r) / (n + shadows +
+    strength). Large where the best path was rarely sent and few shadows came back."""
+    _, rates, best = _estimate(buckets, evidence, offsets, strength, reference)
+    if best is None:
+        return 0.0
+    return float(_unserved_variance(buckets, evidence, reference, rates, best, strength) ** 0.5)
+
+
+def reference_aim(
+    buckets: Mapping[str, tuple[int, float]],
+    evidence: Mapping[str, Mapping[str, tuple[float, float]]],
+    offsets: Mapping[str, float],
+    strength: float,
+    reference: Mapping[str, tuple[float, float]] | None = None,
+) -> tuple[float, dict[str, float]]:
+    """(total the controller holds the floor against, per-bucket rates of the estimate): the
+    estimate plus `REFERENCE_MARGIN_Z` standard errors (`reference_standard_error`). The
+    estimate from adaptive traffic is biased low where the best path was tried least, which
+    is exactly where its standard error is large; aiming at an upper bound holds the floor
+    there, with a margin that shrinks as own outcomes and shadows accumulate."""
+    total, rates, best = _estimate(buckets, evidence, offsets, strength, reference)
+    if best is None:
+        return total, rates
+    variance = _unserved_variance(buckets, evidence, reference, rates, best, strength)
+    return total + REFERENCE_MARGIN_Z * variance**0.5, rates
 
 
 def _clip(deficit: float, config: EngineConfig) -> float:
@@ -186,7 +264,7 @@ def controller_observe(
         evidence = {**evidence, key: paths}
         offsets = path_offsets(evidence)
         buckets = {**buckets, key: (count + 1, reference_quality)}
-        total, rates = reference_estimate(
+        total, rates = reference_aim(
             buckets, evidence, offsets, config.backoff_strength, state.reference
         )
         buckets = {k: (c, rates.get(k, r)) for k, (c, r) in buckets.items()}
@@ -232,7 +310,7 @@ def controller_observe_reference(
     reference = {**state.reference, key: (n + 1.0, v + value)}
     if not state.offsets:
         return replace(state, reference=reference)
-    total, rates = reference_estimate(
+    total, rates = reference_aim(
         state.buckets, state.evidence, state.offsets, config.backoff_strength, reference
     )
     deficit = _clip(state.deficit + config.quality_target * (total - state.reference_total), config)

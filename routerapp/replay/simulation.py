@@ -48,6 +48,7 @@ from routerapp.engine import (
     decay_factor,
     rank_paths,
 )
+from routerapp.engine.control import reference_estimate
 from routerapp.replay.data import Pricing, RouteBenchRows, length_classes, prompt_feature
 from routerapp.stats import wilson_interval
 
@@ -383,6 +384,13 @@ def summarise(rows: RouteBenchRows, result: ReplayResult, options: ReplayOptions
     best_fixed = "strong" if strong.sum() >= weak.sum() else "weak"
     best_total = max(strong.sum(), weak.sum())
     state = result.controller
+    reference_inputs = (
+        state.buckets,
+        state.evidence,
+        state.offsets,
+        options.config.backoff_strength,
+        state.reference,
+    )
     summary = {
         "n": int(len(got)),
         "objective": options.config.objective,
@@ -403,8 +411,10 @@ def summarise(rows: RouteBenchRows, result: ReplayResult, options: ReplayOptions
         "regret_vs_best_fixed": float(best_total - got.sum()),
         "final_tolerance": state.effective_tolerance(options.config),
         # The controller's final estimate of the best fixed path's total (model-based
-        # reference), to compare with the labels' always-strong total.
-        "reference_total": state.reference_total,
+        # reference), to compare with the labels' always-strong total, and the total it held
+        # the floor against (the estimate plus its margin, `engine.control.reference_aim`).
+        "reference_total": reference_estimate(*reference_inputs)[0],
+        "reference_aim": state.reference_total,
         "reasons": result.reasons,
     }
     if options.staleness:

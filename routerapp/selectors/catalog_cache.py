@@ -123,6 +123,8 @@ class ApiKeyRecord:
     goal_ids: frozenset[int] | None  # None: every goal (selectors.goals.goal_ids_visible)
     rate_limit_per_minute: int | None
     revoked: bool
+    # The key acts for its owner: a deactivated owner stops it (a key without one: True).
+    owner_active: bool = True
 
     @property
     def is_active(self) -> bool:
@@ -297,9 +299,18 @@ def catalog_read(version: int) -> Catalog:
             goal_ids=frozenset(allowed[key_id]) if key_id in allowed else None,
             rate_limit_per_minute=limit,
             revoked=revoked_at is not None,
+            owner_active=owner_active is not False,
         )
-        for key_id, prefix, hashed, scopes, limit, revoked_at in ApiKey.objects.values_list(
-            "id", "prefix", "hashed_secret", "scopes", "rate_limit_per_minute", "revoked_at"
+        for key_id, prefix, hashed, scopes, limit, revoked_at, owner_active in (
+            ApiKey.objects.values_list(
+                "id",
+                "prefix",
+                "hashed_secret",
+                "scopes",
+                "rate_limit_per_minute",
+                "revoked_at",
+                "created_by__is_active",
+            )
         )
     }
     day_ends = datetime.combine(day + timedelta(days=1), dt_time.min, tzinfo=UTC).timestamp()

@@ -154,6 +154,9 @@ def api_key_check(
 ) -> None:
     if not key.has_scope(scope):
         raise PermissionDenied(f"This API key lacks the '{scope}' scope.")
+    if isinstance(key, ApiKeyRecord) and not key.owner_active:
+        # /api/v1 refuses it in api/permissions.py::key_refusal; this is the /v1 side.
+        raise PermissionDenied("This API key's owner is deactivated.")
     if goal is None:
         return
     if isinstance(key, ApiKeyRecord):

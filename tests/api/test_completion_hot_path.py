@@ -17,7 +17,7 @@ from django.db.backends.utils import CursorWrapper
 from routerapp import dbwork
 from routerapp.models import Path, Provider, RoutingDecision
 from routerapp.services.access import api_key_revoke
-from tests.builders import make_api_key, make_goal, make_provider
+from tests.builders import make_api_key, make_goal, make_provider, make_user
 from tests.capture import CaptureUpstream, capture_upstream
 
 MESSAGES = [{"role": "user", "content": "Is this spam? 'You won a free cruise, click now!'"}]
@@ -131,6 +131,21 @@ def test_a_revoked_key_stops_working_within_one_second(live: str, settings: Any)
     assert refused.status_code == 401
     assert refused.json()["error"]["message"] == "This API key has been revoked."
     assert call(live, raw).status_code == 401
+
+
+def test_a_deactivated_owner_stops_the_key_within_one_second(live: str, settings: Any) -> None:
+    make_goal(slug="hot")
+    owner = make_user(username="owner", role="operator")
+    _, raw = make_api_key(created_by=owner)
+    assert call(live, raw).status_code == 200  # the key is in every cache
+
+    owner.is_active = False
+    owner.save(update_fields=["is_active"])
+    time.sleep(settings.ROUTING_CACHE_SECONDS)
+
+    refused = call(live, raw)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"] == "This API key's owner is deactivated."
 
 
 def test_a_new_key_works_at_once_while_the_catalog_is_warm(live: str) -> None:

@@ -1,6 +1,6 @@
 """GET /api/v1/reports/regret (JSON and CSV) and GET /api/v1/shadow-comparisons (paged), with
 a `read` key or a view role, honouring a key's goal restriction; rollup and comparison rows are
-inserted directly (helper S's shadow workflow writes them in production)."""
+inserted directly (the shadow workflow, services/shadows.py, writes them in production)."""
 
 from __future__ import annotations
 
@@ -114,6 +114,9 @@ def test_regret_report_json_has_rate_interval_funnel_and_breakdowns(goal_with_sh
     assert totals["shadow_spend"] == 0.25
     assert totals["judge_spend"] == 0.05
     assert totals["position_bias"]["rate"] == 0.5
+    # The contract's names sit at the top level too.
+    for name in ("sampled", "judged", "regret_rate", "low", "high", "shadow_spend", "funnel"):
+        assert body[name] == totals[name]
     buckets = {row["bucket"]: row for row in body["buckets"]}
     assert buckets["math"]["regret_rate"] == 0.03
     # Wilson, z = 1.96, 3 / 100: centre 0.047387, half-width 0.037132 (worked by hand).

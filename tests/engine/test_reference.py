@@ -15,7 +15,12 @@ from routerapp.engine import (
     controller_observe,
     controller_observe_reference,
 )
-from routerapp.engine.control import path_offsets, reference_estimate
+from routerapp.engine.control import (
+    REFERENCE_MARGIN_Z,
+    path_offsets,
+    reference_estimate,
+    reference_standard_error,
+)
 
 CONFIG = EngineConfig(quality_target=0.95)
 
@@ -186,3 +191,36 @@ def test_path_offsets_ignore_reference_evidence() -> None:
     # The reference record is not a path's record: offsets come from routed outcomes only.
     state = controller_observe_reference(unlucky_dear(), value=1.0, config=CONFIG, bucket="b")
     assert path_offsets(state.evidence) == state.offsets
+
+
+def estimate_and_error(state: ControllerState) -> tuple[float, float, dict[str, float]]:
+    inputs = (state.buckets, state.evidence, state.offsets, CONFIG.backoff_strength)
+    total, rates = reference_estimate(*inputs, state.reference)
+    return total, reference_standard_error(*inputs, state.reference), rates
+
+
+def test_the_controller_aims_at_the_estimate_plus_its_standard_error() -> None:
+    # Decomposition per bucket: the calls dear served count at their values; only the others
+    # (a: 200 - 100, b: 52 - 2) are estimated, from n own outcomes + shadows + backoff.
+    state = unlucky_dear()
+    total, error, rates = estimate_and_error(state)
+    strength = CONFIG.backoff_strength
+    by_hand = 100**2 * rates["a"] * (1 - rates["a"]) / (100 + strength)
+    by_hand += 50**2 * rates["b"] * (1 - rates["b"]) / (2 + strength)
+    assert error == pytest.approx(by_hand**0.5)
+    assert REFERENCE_MARGIN_Z > 0.0
+    assert state.reference_total == pytest.approx(total + REFERENCE_MARGIN_Z * error)
+
+
+def test_the_margin_shrinks_with_shadows_and_vanishes_when_the_best_path_served_all() -> None:
+    state = unlucky_dear()
+    _, before, _ = estimate_and_error(state)
+    for _ in range(20):
+        state = controller_observe_reference(state, value=1.0, config=CONFIG, bucket="b")
+    _, after, _ = estimate_and_error(state)
+    assert after < before
+    # Only the best path served: its total is observed, nothing is left to estimate.
+    served = routed([("a", "dear", float(i % 4 > 0)) for i in range(40)])
+    total, error, _ = estimate_and_error(served)
+    assert error == 0.0
+    assert served.reference_total == pytest.approx(total) == pytest.approx(30.0, abs=0.5)

@@ -138,7 +138,9 @@ def test_moves_to_a_path_without_outcomes_there_are_called_unsupported() -> None
     assert projection["paths"]["gpt-4o-mini"]["outcomes"] > 0  # on simple calls only
     moved = projection["unsupported"].get("gpt-4o-mini", 0)
     assert moved > 0
-    assert moved == projection["changed_path"]  # every move goes where the log is blind
+    # Every move goes where the log is blind; the expected count of changed calls is at most
+    # the calls whose most likely path moves (the current policy gives gpt-4o-mini a little).
+    assert 0 < projection["changed_path"] <= moved
     assert any("no logged outcome" in note for note in projection["notes"])
 
 

@@ -1,5 +1,5 @@
-"""Regret figures from RegretRollup rows inserted directly (helper S writes them in production):
-known counts give known rates, Wilson intervals, funnels and breakdowns."""
+"""Regret figures from RegretRollup rows inserted directly (services/shadows.py writes them
+in production): known counts give known rates, Wilson intervals, funnels and breakdowns."""
 
 from __future__ import annotations
 
