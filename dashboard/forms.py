@@ -23,7 +23,6 @@ from routerapp.models.catalog import api_key_env_rule
 from routerapp.selectors.audit import AuditFilters
 from routerapp.selectors.decisions import DecisionCursor, DecisionFilters
 from routerapp.selectors.reports import Granularity
-from routerapp.services.governance import GOVERNED_GOAL_FIELDS
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 WINDOW_CHOICES = [
@@ -138,12 +137,6 @@ def _reason_field() -> forms.CharField:
     )
 
 
-# Governed settings the goal form shows beyond Goal.EDITABLE_FIELDS (classifier, shadows, judge).
-GOAL_SHADOW_FIELDS = tuple(
-    name for name in GOVERNED_GOAL_FIELDS if name not in Goal.EDITABLE_FIELDS
-)
-
-
 class GoalForm(forms.ModelForm):
     """Every goal field in one form: the view saves the descriptive ones (slug, description,
     status) directly and proposes the routing ones (GOVERNED_GOAL_FIELDS) as a change request."""
@@ -159,7 +152,7 @@ class GoalForm(forms.ModelForm):
     class Meta:
         model = Goal
         # The classifier, shadow, judge and regret settings are governed like the rest.
-        fields = [*Goal.EDITABLE_FIELDS, *GOAL_SHADOW_FIELDS]
+        fields = [*Goal.EDITABLE_FIELDS, *Goal.SETTINGS_FIELDS]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "classifier_prompt": forms.Textarea(attrs={"rows": 2}),
@@ -182,7 +175,7 @@ class GoalForm(forms.ModelForm):
         if self.instance.pk is None:
             # A new goal has no paths yet (baseline, classifier, judge need them); it starts
             # with the defaults and is created directly (version 1).
-            for name in ("baseline_path", "reason", *GOAL_SHADOW_FIELDS):
+            for name in ("baseline_path", "reason", *Goal.SETTINGS_FIELDS):
                 del self.fields[name]
         else:
             for name in ("baseline_path", "classifier_path"):

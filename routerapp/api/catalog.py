@@ -36,21 +36,54 @@ from routerapp.services.catalog import catalog_save
 from routerapp.services.providers import provider_save
 
 
-class GoalSerializer(serializers.ModelSerializer):
+class StrictFieldsMixin:
+    """A field the serializer does not know is refused (400), never silently dropped: a client
+    that misspells a setting must not believe it was saved. Read-only fields may be sent back
+    as read (a PUT of what a GET returned)."""
+
+    fields: Any
+    initial_data: Any
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(self.initial_data, dict):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
+
+class GoalSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     baseline_path = serializers.PrimaryKeyRelatedField(
         queryset=Path.objects.all(), required=False, allow_null=True
+    )
+    classifier_path = serializers.PrimaryKeyRelatedField(
+        queryset=Path.objects.all(), required=False, allow_null=True
+    )
+    judge_provider = serializers.SlugRelatedField(
+        slug_field="name", queryset=Provider.objects.all(), required=False, allow_null=True
     )
 
     class Meta:
         model = Goal
-        fields = ["id", *Goal.EDITABLE_FIELDS, "version", "rules", "created_at", "updated_at"]
+        fields = [
+            "id",
+            *Goal.EDITABLE_FIELDS,
+            *Goal.SETTINGS_FIELDS,
+            "version",
+            "rules",
+            "regret_alert",
+            "created_at",
+            "updated_at",
+        ]
         # The live rules, shown; they change through change requests (POST /change-requests).
-        read_only_fields = ["id", "version", "rules", "created_at", "updated_at"]
+        read_only_fields = ["id", "version", "rules", "regret_alert", "created_at", "updated_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        baseline = attrs.get("baseline_path")
-        if baseline is not None and (self.instance is None or baseline.goal_id != self.instance.id):
-            raise serializers.ValidationError({"baseline_path": ["Must be a path of this goal."]})
+        attrs = super().validate(attrs)
+        for name in ("baseline_path", "classifier_path"):
+            path = attrs.get(name)
+            if path is not None and (self.instance is None or path.goal_id != self.instance.id):
+                raise serializers.ValidationError({name: ["Must be a path of this goal."]})
         return attrs
 
 
@@ -67,7 +100,7 @@ class VisibleGoalField(serializers.SlugRelatedField):
         return goal_list_visible(api_key=request_api_key(request) if request else None)
 
 
-class PathSerializer(serializers.ModelSerializer):
+class PathSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     goal = VisibleGoalField()
     provider = serializers.SlugRelatedField(slug_field="name", queryset=Provider.objects.all())
 

@@ -204,7 +204,8 @@ class ControllerState:
       quality, so past calls are judged against the current estimate of the best path.
     - `evidence`: per bucket, per path (first outcomes, value sum), kept when the caller passes
       `chosen_path`; `offsets`: per path logit offset estimated within buckets from it;
-      `reference_total`: the estimated total of the best fixed path over counted outcomes.
+      `reference_total`: what the controller aims at: the estimated total of the best fixed path
+        over counted outcomes plus `control.REFERENCE_MARGIN_Z` standard errors of it.
     - `reference`: per bucket (observations, value sum) of the *reference* path observed on a
       random sample of calls (shadow traffic to the baseline, `controller_observe_reference`):
       unbiased evidence about the quality the floor is a fraction of.

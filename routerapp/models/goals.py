@@ -76,6 +76,23 @@ class Goal(models.Model):
         "status",
         "baseline_path",
     )
+    # Also set by operators (through change requests once the goal exists): the classifier
+    # step, shadow traffic and its judge, the regret alert.
+    SETTINGS_FIELDS = (
+        "classifier_path",
+        "classifier_prompt",
+        "classifier_timeout_seconds",
+        "shadow_budget_usd",
+        "judge_mode",
+        "judge_provider",
+        "judge_model",
+        "judge_rubric",
+        "judge_max_tokens",
+        "learn_from_shadows",
+        "regret_threshold",
+        "regret_window",
+        "alert_webhook_url",
+    )
 
     slug = models.SlugField(max_length=100, unique=True, help_text="The goal_id clients send.")
     description = models.TextField(blank=True)
