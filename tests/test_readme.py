@@ -34,6 +34,7 @@ from psycopg import sql
 
 from routerapp.devstack import LOCAL_ENV_NAMES
 from tests.conftest import free_port
+from tests.engine.test_replay import ROUTEBENCH
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -138,6 +139,9 @@ class Demo:
     def fill_in(self, text: str) -> str:
         """The README's text with its placeholders replaced by this demo's values."""
         text = text.replace(README_BASE_URL, self.base_url)
+        # The README names the data where it sits beside a checkout; a clone elsewhere (or
+        # ROUTEBENCH_DIR) reads it where the replay tests found it.
+        text = text.replace("../shared/data/routebench/", f"{ROUTEBENCH}/")
         if "/change-requests/ID/" in text:
             assert self.change_requests, "change-requests/ID is used before one was proposed"
             text = text.replace(

@@ -263,5 +263,7 @@ def test_json_at_the_depth_bound_is_accepted(admin: Client) -> None:
     nested: Any = 1
     for _ in range(MAX_JSON_DEPTH - 1):  # the body object itself is one level
         nested = [nested]
-    response = post_json(admin, "/api/v1/goals", {"slug": "deep-ok", "ignored": nested})
+    # `rules` is read-only on this endpoint (it changes through change requests), so the deep
+    # value is parsed and then left out: the parser, not a field, is under test.
+    response = post_json(admin, "/api/v1/goals", {"slug": "deep-ok", "rules": nested})
     assert response.status_code == 201, response.content
